@@ -1,0 +1,313 @@
+"""YAML configuration → validated, typed, immutable ``Config``.
+
+Every key is optional and unknown keys are errors. All problems are reported at once, each on one
+line naming the file, the line and the key, so ``--check`` and the daemon refuse a bad file
+before doing anything else.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from nfacct_exporter import naming
+
+DEFAULT_PORT = 9849
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+
+
+class ConfigError(Exception):
+    """One or more configuration problems, one per line of the message."""
+
+
+@dataclass(frozen=True)
+class GraphiteConfig:
+    host: str
+    port: int = 2003
+    prefix: str = "netfilter.nfacct"
+    mode: str = "total"  # total: cumulative counters; delta: increments per poll (ulogd style)
+    timeout: float = 5.0
+    backlog_memcap: int = 256 * 1024 * 1024
+    tags: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str | None = None
+    pollinterval: float = 10.0
+    listen: str = DEFAULT_LISTEN
+    netns: str | None = None
+    graphite: GraphiteConfig | None = None
+    labels: tuple[naming.LabelRule, ...] = field(default_factory=tuple)
+
+
+# --- YAML with line numbers ----------------------------------------------------------------------
+
+class _Loc:
+    """Remembers the line of every key so errors can point at it."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+
+    def build(self, node: yaml.Node, path: str, loader: yaml.SafeLoader) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                key = loader.construct_object(knode)
+                sub = f"{path}.{key}" if path else str(key)
+                if key in out:
+                    raise ConfigError(f"{knode.start_mark.line + 1}: key {sub!r}: duplicate key")
+                self.lines[sub] = knode.start_mark.line + 1
+                out[key] = self.build(vnode, sub, loader)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, f"{path}[{i}]", loader) for i, v in enumerate(node.value)]
+        return loader.construct_object(node, deep=True)
+
+
+def _parse_yaml(text: str) -> tuple[Any, dict[str, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f"{mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{line}YAML syntax error: {e.problem or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"YAML error: {e}") from None
+    finally:
+        loader.dispose()
+    loc = _Loc()
+    if node is None:
+        return {}, loc.lines
+    return loc.build(node, "", yaml.SafeLoader("")), loc.lines
+
+
+# --- value checks --------------------------------------------------------------------------------
+
+class _Invalid(Exception):
+    pass
+
+
+def _number(lo: float = 0.0) -> Callable[[Any], float]:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > lo or v != v:
+            raise _Invalid(f"expected a number > {lo:g}")
+        return float(v)
+
+    return check
+
+
+def _integer(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise _Invalid(f"expected an integer {lo}..{hi}")
+        return v
+
+    return check
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise _Invalid("expected a non-empty string")
+    return v
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Invalid("expected true or false")
+    return v
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in options:
+            raise _Invalid("expected one of " + ", ".join(options))
+        return v
+
+    return check
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(v: Any) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (all addresses) or ``[V6]:PORT`` → (host, port)."""
+    m = _LISTEN.match(v) if isinstance(v, str) else None
+    if not m or not 0 < int(m["port"]) < 65536:
+        raise _Invalid("expected HOST:PORT, :PORT or [IPV6]:PORT with a port 1..65535")
+    return (m["v6"] if m["v6"] is not None else m["host"]), int(m["port"])
+
+
+def _listen(v: Any) -> str:
+    parse_listen(v)
+    return v
+
+
+def _prefix(v: Any) -> str:
+    v = _string(v)
+    if any(c.isspace() for c in v) or v.startswith(".") or v.endswith(".") or ".." in v:
+        raise _Invalid("expected dot-separated path parts without whitespace")
+    return v
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+class _Reader:
+    """Walks the parsed document, collecting one error line per problem."""
+
+    def __init__(self, path: str, lines: dict[str, int]) -> None:
+        self.path = path
+        self.lines = lines
+        self.errors: list[str] = []
+
+    def error(self, key: str, value: Any, msg: str) -> None:
+        line = self.lines.get(key)
+        where = f"{self.path}:{line}" if line else self.path
+        shown = "" if value is _MISSING else f" = {value!r}"
+        self.errors.append(f"{where}: key {key!r}{shown}: {msg}")
+
+    def section(self, data: Any, key: str, spec: dict[str, Callable[[Any], Any]]) -> dict:
+        """Check a mapping against ``spec`` (key → checker); returns only the valid keys."""
+        if not isinstance(data, dict):
+            self.error(key or "(top level)", data, "expected a mapping")
+            return {}
+        out = {}
+        for k, v in data.items():
+            sub = f"{key}.{k}" if key else str(k)
+            check = spec.get(k) if isinstance(k, str) else None
+            if check is None:
+                self.error(sub, _MISSING, "unknown key (known: " + ", ".join(spec) + ")")
+                continue
+            try:
+                out[k] = check(v)
+            except _Invalid as e:
+                self.error(sub, v, str(e))
+        return out
+
+
+_MISSING = object()
+
+
+def _label_rules(r: _Reader, data: Any) -> tuple[naming.LabelRule, ...]:
+    if not isinstance(data, list):
+        r.error("labels", data, "expected a list of rules")
+        return ()
+    rules = []
+    spec = {"match": _string, "match_type": _choice("glob", "regex"), "labels": lambda v: v,
+            "parts": lambda v: v}
+    for i, item in enumerate(data):
+        key = f"labels[{i}]"
+        got = r.section(item, key, spec)
+        try:
+            rules.append(_label_rule(got))
+        except _Invalid as e:
+            r.error(key, _MISSING, str(e))
+        except re.error as e:
+            r.error(f"{key}.match", got.get("match"), f"bad regular expression: {e}")
+    return tuple(rules)
+
+
+_RESERVED = {"name"}
+
+
+def _label_names(names: list[Any]) -> None:
+    for n in names:
+        if not isinstance(n, str) or not naming.LABEL_NAME.match(n) or n.startswith("__"):
+            raise _Invalid(f"bad label name {n!r} (expected [a-zA-Z_][a-zA-Z0-9_]*, no __)")
+        if n in _RESERVED:
+            raise _Invalid(f"label {n!r} is reserved for the exact object name")
+
+
+def _label_rule(got: dict) -> naming.LabelRule:
+    if "parts" in got:
+        if set(got) != {"parts"}:
+            raise _Invalid("'parts' stands alone (no match, match_type or labels)")
+        parts = got["parts"]
+        if not isinstance(parts, list) or not parts:
+            raise _Invalid("'parts' must be a non-empty list of label names or null")
+        names = [p for p in parts if p is not None]
+        _label_names(names)
+        if len(set(names)) != len(names):
+            raise _Invalid("'parts' names a label twice")
+        return naming.parts_rule(parts)
+    if "match" not in got:
+        raise _Invalid("a rule needs 'match' (or 'parts')")
+    if "labels" not in got:
+        if got.get("match_type", "regex") != "regex":
+            raise _Invalid("a glob rule needs 'labels'")
+        rule = naming.regex_rule(got["match"])
+        if not rule.templates:
+            raise _Invalid("the regex has no named groups (?P<label>...) and no 'labels' given")
+    else:
+        labels = got["labels"]
+        if not isinstance(labels, dict) or not labels:
+            raise _Invalid("'labels' must be a mapping of label name to template")
+        if not all(isinstance(v, (str, int)) for v in labels.values()):
+            raise _Invalid("'labels' values must be strings")
+        rule = naming.template_rule(got["match"], got.get("match_type", "glob"), labels)
+    _label_names([k for k, _ in rule.templates])
+    problems = naming.template_errors(rule)
+    if problems:
+        raise _Invalid("; ".join(problems))
+    return rule
+
+
+def from_text(text: str, path: str = "<config>") -> Config:
+    """Parse and validate a whole document; raise ConfigError listing every problem."""
+    try:
+        data, lines = _parse_yaml(text)
+    except ConfigError as e:
+        raise ConfigError(f"{path}:{e}") from None
+    r = _Reader(path, lines)
+    top = r.section(data, "", {
+        "pollinterval": _number(0.0),
+        "prometheus": lambda v: v,
+        "graphite": lambda v: v,
+        "labels": lambda v: v,
+        "netns": _string,
+    })
+    kwargs: dict[str, Any] = {"path": path}
+    if "pollinterval" in top:
+        kwargs["pollinterval"] = top["pollinterval"]
+    if "netns" in top:
+        kwargs["netns"] = top["netns"]
+    if top.get("prometheus") is not None:
+        prom = r.section(top["prometheus"], "prometheus", {"listen": _listen})
+        if "listen" in prom:
+            kwargs["listen"] = prom["listen"]
+    if top.get("graphite") is not None:
+        g = r.section(top["graphite"], "graphite", {
+            "host": _string,
+            "port": _integer(1, 65535),
+            "prefix": _prefix,
+            "mode": _choice("total", "delta"),
+            "timeout": _number(0.0),
+            "backlog_memcap": _integer(0, 1 << 40),
+            "tags": _boolean,
+        })
+        if "host" not in g and "host" not in top["graphite"]:
+            r.error("graphite", _MISSING, "'host' is required when graphite is configured")
+        elif "host" in g:
+            kwargs["graphite"] = GraphiteConfig(**g)
+    if top.get("labels") is not None:
+        kwargs["labels"] = _label_rules(r, top["labels"])
+    if r.errors:
+        raise ConfigError("\n".join(r.errors))
+    return Config(**kwargs)
+
+
+def load(path: str | None) -> Config:
+    """Read and validate ``path`` (None = all defaults)."""
+    if path is None:
+        return Config()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"{path}: cannot read the config file: {reason}") from None
+    return from_text(text, path)

@@ -1,0 +1,146 @@
+"""Names: dotted object names → Prometheus labels, Graphite path components, escaping.
+
+Pure functions and small immutable rule objects; sinks cache their results per name, so none of
+this runs per poll for a name already seen.
+
+Label rules speak three dialects, first match wins:
+
+* ``match: REGEX`` with named groups, e.g. ``^(?P<family>ipv[46])\\.(?P<app>[^.]+)$``;
+* graphite_exporter/statsd_exporter style: ``match: ipv4.*`` (``match_type: glob``, the default
+  when ``labels:`` is given; ``*`` is one dot-free part) or ``match_type: regex``, with
+  ``labels: {family: ipv4, app: "$1"}`` templates (``$1``, ``${1}``, ``${name}``);
+* positional: ``parts: [family, app]`` names the dot-separated parts of names with exactly that
+  many parts (``null`` skips a part).
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_TEMPLATE = re.compile(r"\$(?:(\d+)|\{(\w+)\})")
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """One compiled rule: a regex and, per label, a template over its groups."""
+
+    regex: re.Pattern[str]
+    templates: tuple[tuple[str, str], ...]  # (label name, template)
+
+    def apply(self, name: str) -> dict[str, str] | None:
+        m = self.regex.search(name)
+        if m is None:
+            return None
+        return {label: expand(tpl, m) for label, tpl in self.templates}
+
+
+def expand(template: str, m: re.Match[str]) -> str:
+    """``$1``/``${1}``/``${name}`` → the group's text (an unmatched group gives '')."""
+
+    def sub(t: re.Match[str]) -> str:
+        key = t.group(1) or t.group(2)
+        return m.group(int(key) if key.isdigit() else key) or ""
+
+    return _TEMPLATE.sub(sub, template)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """statsd_exporter glob: ``*`` matches within one dot-separated part; anchored both ends."""
+    return "^" + "([^.]*)".join(re.escape(p) for p in pattern.split("*")) + r"\Z"
+
+
+def regex_rule(pattern: str) -> LabelRule:
+    """``match: REGEX`` alone: every named group becomes a label."""
+    rx = re.compile(pattern)
+    return LabelRule(rx, tuple((g, "${" + g + "}") for g in rx.groupindex))
+
+
+def template_rule(pattern: str, match_type: str, labels: Mapping[str, str]) -> LabelRule:
+    """graphite_exporter style: glob or regex plus ``labels:`` templates."""
+    rx = re.compile(glob_to_regex(pattern) if match_type == "glob" else pattern)
+    return LabelRule(rx, tuple((k, str(v)) for k, v in labels.items()))
+
+
+def parts_rule(parts: list[str | None]) -> LabelRule:
+    """Positional: names with exactly ``len(parts)`` dot-separated parts, each part a label."""
+    rx = re.compile(r"^" + r"\.".join([r"([^.]*)"] * len(parts)) + r"\Z")
+    return LabelRule(rx, tuple((p, f"${i}") for i, p in enumerate(parts, 1) if p))
+
+
+def template_errors(rule: LabelRule) -> list[str]:
+    """References to groups the regex does not have (checked when the config loads)."""
+    errors = []
+    for label, tpl in rule.templates:
+        for t in _TEMPLATE.finditer(tpl):
+            key = t.group(1) or t.group(2)
+            if key.isdigit():
+                if int(key) > rule.regex.groups:
+                    errors.append(f"label {label!r}: ${key} but the pattern has "
+                                  f"{rule.regex.groups} group(s)")
+            elif key not in rule.regex.groupindex:
+                errors.append(f"label {label!r}: no group named {key!r}")
+    return errors
+
+
+def map_labels(rules: tuple[LabelRule, ...], name: str) -> dict[str, str]:
+    """The first matching rule's labels (empty labels dropped); {} when none matches."""
+    for rule in rules:
+        labels = rule.apply(name)
+        if labels is not None:
+            return {k: v for k, v in labels.items() if v != ""}
+    return {}
+
+
+# --- Prometheus text exposition -------------------------------------------------------------
+
+def label_value(value: str) -> str:
+    """Escape for the text format: backslash, double quote and newline.
+
+    Bytes that are not UTF-8 (kept as surrogate escapes) come out as the text ``\\xNN``.
+    """
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        value = value.replace("\\x", "\\\\x")
+    return value
+
+
+def label_set(pairs: Mapping[str, str]) -> str:
+    """``{a="x",b="y"}`` with escaped values, in the given order."""
+    return "{" + ",".join(f'{k}="{label_value(v)}"' for k, v in pairs.items()) + "}"
+
+
+# --- Graphite paths ----------------------------------------------------------------------------
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def graphite_component(text: str) -> str:
+    """Escape one path component: keep ``[A-Za-z0-9_-]``, every other byte becomes ``%XX``.
+
+    Reversible (``%`` itself is escaped), so two different names never share a path, and the
+    result holds no whitespace, glob characters, dots or control bytes.
+    """
+    raw = text.encode("utf-8", "surrogateescape")
+    if all(b in _SAFE for b in raw):
+        return text
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
+
+
+def graphite_name(name: str) -> str:
+    """A dotted name → Graphite path: a dot between two non-empty parts stays a separator.
+
+    ``ipv4.http`` stays ``ipv4.http`` (ulogd's path). Other dots (leading, trailing, doubled)
+    would merge names in whisper's directory tree, so they become ``%2E``; decoding is: split on
+    dots, unescape ``%XX``, join with dots.
+    """
+    parts = name.split(".")
+    out = [graphite_component(parts[0])]
+    for prev, part in zip(parts, parts[1:], strict=False):
+        out.append("." if prev and part else "%2E")
+        out.append(graphite_component(part))
+    return "".join(out)

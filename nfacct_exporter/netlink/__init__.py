@@ -1,0 +1,1 @@
+"""Netlink wire formats (declared as data), the raw socket, and namespace entry."""

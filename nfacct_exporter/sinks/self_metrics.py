@@ -1,0 +1,89 @@
+"""The exporter's own metrics, yielded fresh at scrape time by a prometheus_client collector.
+
+Sample::
+
+    # HELP nfacct_up Whether the last NFACCT poll succeeded (1) or failed (0).
+    # TYPE nfacct_up gauge
+    nfacct_up 1.0
+    # HELP nfacct_exporter_poll_duration_seconds Duration of the last poll of all sources.
+    # TYPE nfacct_exporter_poll_duration_seconds gauge
+    nfacct_exporter_poll_duration_seconds 0.0123
+    # HELP nfacct_exporter_objects NFACCT objects read at the last poll.
+    # TYPE nfacct_exporter_objects gauge
+    nfacct_exporter_objects 3.0
+"""
+
+import platform
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Info, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from nfacct_exporter import __version__
+from nfacct_exporter.poller import Poller
+from nfacct_exporter.sinks.carbon import CarbonSender
+
+
+class ExporterCollector:
+    """Poll health and Graphite delivery state, read from the poller and the sender."""
+
+    def __init__(self, poller: Poller, carbon: CarbonSender | None = None) -> None:
+        self.poller = poller
+        self.carbon = carbon
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.poller.last
+        nfacct = snap.get("nfacct") if snap else None
+        yield GaugeMetricFamily(
+            "nfacct_up", "Whether the last NFACCT poll succeeded (1) or failed (0).",
+            value=1 if nfacct is not None and nfacct.ok else 0)
+        if snap is not None:
+            yield GaugeMetricFamily(
+                "nfacct_exporter_poll_duration_seconds",
+                "Duration of the last poll of all sources.", value=snap.duration)
+            yield GaugeMetricFamily(
+                "nfacct_exporter_last_poll_timestamp_seconds",
+                "Wall-clock time of the last poll (the counters' and Graphite points' time).",
+                value=snap.time)
+        yield GaugeMetricFamily(
+            "nfacct_exporter_objects", "NFACCT objects read at the last poll.",
+            value=len(nfacct.records) if nfacct is not None and nfacct.ok else 0)
+        errors = CounterMetricFamily(
+            "nfacct_exporter_poll_errors", "Polls of a source that failed.", labels=["source"])
+        for source, n in self.poller.errors.items():
+            errors.add_metric([source], n)
+        yield errors
+        if self.carbon is not None:
+            yield from self._graphite()
+
+    def _graphite(self) -> Iterator[Metric]:
+        c = self.carbon
+        assert c is not None
+        yield GaugeMetricFamily("nfacct_exporter_graphite_connected",
+                                "Whether the carbon connection is open (1) or not (0).",
+                                value=1 if c.connected else 0)
+        yield CounterMetricFamily("nfacct_exporter_graphite_lines_sent",
+                                  "Lines written to carbon.", value=c.lines_sent)
+        yield CounterMetricFamily("nfacct_exporter_graphite_lines_dropped",
+                                  "Lines dropped because the backlog exceeded backlog_memcap.",
+                                  value=c.lines_dropped)
+        yield CounterMetricFamily("nfacct_exporter_graphite_connect_failures",
+                                  "Failed attempts to connect to carbon.",
+                                  value=c.connect_failures)
+        yield CounterMetricFamily("nfacct_exporter_graphite_send_failures",
+                                  "Writes to carbon that failed (the lines stay queued).",
+                                  value=c.send_failures)
+        yield GaugeMetricFamily("nfacct_exporter_graphite_backlog_lines",
+                                "Lines waiting to be sent to carbon.", value=c.backlog_lines)
+        yield GaugeMetricFamily("nfacct_exporter_graphite_backlog_bytes",
+                                "Bytes waiting to be sent to carbon.", value=c.backlog_bytes)
+
+
+def registry(poller: Poller, carbon: CarbonSender | None) -> CollectorRegistry:
+    """A private registry: our collector, build info and the process metrics."""
+    reg = CollectorRegistry()
+    reg.register(ExporterCollector(poller, carbon))
+    Info("nfacct_exporter_build", "Version of nfacct-exporter and of Python running it.",
+         registry=reg).info({"version": __version__, "python": platform.python_version()})
+    ProcessCollector(registry=reg)
+    return reg
