@@ -4,18 +4,11 @@ import argparse
 import errno
 import logging
 import signal
-import socket
 import sys
 import threading
 
-from nfacct_exporter import __version__, config
+from nfacct_exporter import __version__, config, pipeline
 from nfacct_exporter.http import MetricsServer
-from nfacct_exporter.poller import Poller
-from nfacct_exporter.sinks import self_metrics
-from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.sinks.graphite import NfacctLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, PrometheusSink
-from nfacct_exporter.sources.nfacct import NfacctSource
 
 log = logging.getLogger("nfacct_exporter")
 PROG = "nfacct-exporter"
@@ -78,47 +71,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(cfg: config.Config, listen: str) -> int:
-    source = NfacctSource(cfg.netns)
     try:
-        source.open()
+        current = pipeline.build(cfg)
     except OSError as e:
         return fail(netlink_problem(e, cfg.netns))
-
-    publish = []
-    carbon = None
-    if cfg.graphite is not None:
-        g = cfg.graphite
-        carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
-        lines = NfacctLines(g, cfg.labels)
-        publish.append(lambda snap: carbon.submit("".join(lines.lines(snap)).encode()))
-    poller = Poller([source], [], cfg.pollinterval)
-    prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render},
-                          self_metrics.registry(poller, carbon))
-    poller.publish = [prom.publish, *publish]
-
     host, port = config.parse_listen(listen)
     try:
-        server = MetricsServer(host, port, prom.exposition)
+        server = MetricsServer(host, port, lambda gz: current.exposition(gz))
     except OSError as e:
-        source.close()
+        current.stop(grace=0)
         return fail(f"cannot listen on {listen}: {e.strerror or e}")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if carbon is not None:
-        carbon.start()
-    poller.poll_once()
-    poller.start()
+    current.start()
     server.start()
-    log.info("listening on %s (%s), polling every %gs%s", listen, socket.gethostname(),
-             cfg.pollinterval, f", graphite {cfg.graphite.host}:{cfg.graphite.port}"
-             if cfg.graphite else "")
+    log.info("listening on %s, polling every %gs%s", listen, cfg.pollinterval,
+             f", graphite {cfg.graphite.host}:{cfg.graphite.port}" if cfg.graphite else "")
     stop.wait()
     log.info("shutting down")
-    poller.stop()
     server.shutdown()
     server.server_close()
-    if carbon is not None:
-        carbon.stop(grace=5.0)
+    current.stop(grace=5.0)
     return 0
