@@ -35,12 +35,15 @@ for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
 udp4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 udp6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 end = time.time() + 3600  # bounded: one hour at most
-while time.time() < end:
-    for url in ("http://127.0.0.1:8080/", "http://[::1]:8080/"):
-        urllib.request.urlopen(url).read()
-    udp4.sendto(b"q" * 40, ("127.0.0.1", 5353))
-    udp6.sendto(b"q" * 40, ("::1", 5353))
-    time.sleep(0.5)
+try:
+    while time.time() < end:
+        for url in ("http://127.0.0.1:8080/", "http://[::1]:8080/"):
+            urllib.request.urlopen(url).read()
+        udp4.sendto(b"q" * 40, ("127.0.0.1", 5353))
+        udp6.sendto(b"q" * 40, ("::1", 5353))
+        time.sleep(0.5)
+except KeyboardInterrupt:
+    pass
 PY
 TRAFFIC=$!
 
