@@ -7,7 +7,12 @@ the fast ``struct`` decoders are cross-checked against in the tests.
 """
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, nla
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ACCT, NFNL_SUBSYS_ULOG, nfgen_msg
+from pyroute2.netlink.nfnetlink import (
+    NFNL_SUBSYS_ACCT,
+    NFNL_SUBSYS_NFTABLES,
+    NFNL_SUBSYS_ULOG,
+    nfgen_msg,
+)
 
 NFNETLINK_V0 = 0
 
@@ -158,3 +163,45 @@ def acct_del_request(name: str, seq: int) -> bytes:
     msg = nfacct_msg()
     msg["attrs"] = [("NFACCT_NAME", name)]
     return encode(msg, ACCT_DEL, NLM_F_REQUEST | NLM_F_ACK, seq)
+
+
+# nf_tables.h: named objects (``nft add counter inet filter http``)
+NFT_MSG_GETOBJ = 19
+NFT_GETOBJ = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETOBJ
+NFT_MSG_NEWOBJ = 18
+NFT_NEWOBJ = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWOBJ
+NFT_OBJECT_COUNTER = 1
+# nfgen_family of a table → the family word nft prints
+NFPROTO_NAMES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+class nft_obj_msg(nfgen_msg):
+    """NFT_MSG_NEWOBJ / GETOBJ: one named stateful object (counter, quota, ...)."""
+
+    prefix = "NFTA_OBJ_"
+    nla_map = (
+        ("NFTA_OBJ_UNSPEC", "none"),
+        ("NFTA_OBJ_TABLE", "asciiz"),
+        ("NFTA_OBJ_NAME", "asciiz"),
+        ("NFTA_OBJ_TYPE", "be32"),
+        ("NFTA_OBJ_DATA", "counter_data"),
+        ("NFTA_OBJ_USE", "be32"),
+        ("NFTA_OBJ_HANDLE", "be64"),
+        ("NFTA_OBJ_PAD", "hex"),
+        ("NFTA_OBJ_USERDATA", "hex"),
+    )
+
+    class counter_data(nla):
+        nla_map = (
+            ("NFTA_COUNTER_UNSPEC", "none"),
+            ("NFTA_COUNTER_BYTES", "be64"),
+            ("NFTA_COUNTER_PACKETS", "be64"),
+            ("NFTA_COUNTER_PAD", "hex"),
+        )
+
+
+def nft_counters_dump_request(seq: int) -> bytes:
+    """Dump named counters of every table and family (GETOBJ, not GETOBJ_RESET)."""
+    msg = nft_obj_msg()
+    msg["attrs"] = [("NFTA_OBJ_TYPE", NFT_OBJECT_COUNTER)]
+    return encode(msg, NFT_GETOBJ, NLM_F_REQUEST | NLM_F_DUMP, seq)
