@@ -19,6 +19,7 @@ class Reading:
     records: tuple[Any, ...] = ()
     error: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    netns: str | None = None  # the netns label value; None when one namespace is read
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,7 @@ class Snapshot:
 
     def get(self, source: str) -> Reading | None:
         return self.readings.get(source)
+
+    def all(self, source: str) -> list[Reading]:
+        """Every namespace's reading of ``source`` (keys ``source`` and ``source@netns``)."""
+        return [r for r in self.readings.values() if r.source == source]
