@@ -3,7 +3,7 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct ulogd2 \
-            graphite-carbon prometheus curl
+            graphite-carbon graphite-web prometheus curl openssl systemd
 
 .PHONY: deps test lint demo bench clean
 
@@ -18,7 +18,16 @@ $(VENV)/.installed: .deps-apt pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-deps: .deps-apt $(VENV)/.installed
+# npm @grafana/schema + typescript type-check the dashboards (tests/unit/test_dashboard_files.py);
+# versions pinned in tests/dashboards/package.json and its lock file. nodejs/npm from apt if absent.
+DASH_NPM := tests/dashboards/node_modules/.installed
+$(DASH_NPM): .deps-apt tests/dashboards/package.json tests/dashboards/package-lock.json
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends nodejs npm
+	cd tests/dashboards && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: .deps-apt $(VENV)/.installed $(DASH_NPM)
 
 lint: deps
 	$(VENV)/bin/ruff check .
@@ -33,4 +42,4 @@ bench: deps
 	$(PY) bench/nfacct_poll.py
 
 clean:
-	rm -rf $(VENV) .deps-apt .pytest_cache
+	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules

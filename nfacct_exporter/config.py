@@ -6,13 +6,15 @@ before doing anything else.
 """
 
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from nfacct_exporter import naming
+from nfacct_exporter import counters as declared
+from nfacct_exporter import naming, nflog_config
 
 DEFAULT_PORT = 9849
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
@@ -29,8 +31,12 @@ class GraphiteConfig:
     prefix: str = "netfilter.nfacct"
     mode: str = "total"  # total: cumulative counters; delta: increments per poll (ulogd style)
     timeout: float = 5.0
-    backlog_memcap: int = 256 * 1024 * 1024
+    # 64 MiB: a 10k-object poll is ~1.2 MB of lines, so >= 9 minutes at pollinterval 10 even
+    # uncompressed; polls waiting during an outage are kept zlib-compressed (~5x), ~45 minutes.
+    backlog_memcap: int = 64 * 1024 * 1024
     tags: bool = False
+    flush_grace: float = 5.0  # seconds SIGTERM waits for the backlog to reach carbon
+    nflog_prefix: str = "netfilter.nflog"  # <nflog_prefix>.<group>.<verdict>.<prefix>.pkts
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class Config:
     netns: str | None = None
     graphite: GraphiteConfig | None = None
     labels: tuple[naming.LabelRule, ...] = field(default_factory=tuple)
+    counters: tuple[declared.Counter, ...] = ()  # declared objects (counters create / rules)
+    nflog: tuple[nflog_config.NflogGroup, ...] = ()  # NFLOG groups to count (none: no source)
 
 
 # --- YAML with line numbers ----------------------------------------------------------------------
@@ -148,10 +156,19 @@ def _listen(v: Any) -> str:
 
 
 def _prefix(v: Any) -> str:
+    """Validate the template, then expand ``{hostname}``/``{fqdn}`` for this host."""
     v = _string(v)
-    if any(c.isspace() for c in v) or v.startswith(".") or v.endswith(".") or ".." in v:
-        raise _Invalid("expected dot-separated path parts without whitespace")
-    return v
+    problems = naming.prefix_errors(v)
+    if problems:
+        raise _Invalid("; ".join(problems))
+    fqdn = socket.getfqdn() if "{fqdn}" in v else ""
+    return naming.expand_prefix(v, socket.gethostname(), fqdn)
+
+
+def _seconds(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e6:
+        raise _Invalid("expected a number of seconds, 0 or more")
+    return float(v)
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -269,6 +286,8 @@ def from_text(text: str, path: str = "<config>") -> Config:
         "graphite": lambda v: v,
         "labels": lambda v: v,
         "netns": _string,
+        "counters": lambda v: v,
+        "nflog": lambda v: v,
     })
     kwargs: dict[str, Any] = {"path": path}
     if "pollinterval" in top:
@@ -288,6 +307,8 @@ def from_text(text: str, path: str = "<config>") -> Config:
             "timeout": _number(0.0),
             "backlog_memcap": _integer(0, 1 << 40),
             "tags": _boolean,
+            "flush_grace": _seconds,
+            "nflog_prefix": _prefix,
         })
         if "host" not in g and "host" not in top["graphite"]:
             r.error("graphite", _MISSING, "'host' is required when graphite is configured")
@@ -295,6 +316,10 @@ def from_text(text: str, path: str = "<config>") -> Config:
             kwargs["graphite"] = GraphiteConfig(**g)
     if top.get("labels") is not None:
         kwargs["labels"] = _label_rules(r, top["labels"])
+    if top.get("counters") is not None:
+        kwargs["counters"] = declared.parse(r, top["counters"])
+    if top.get("nflog") is not None:
+        kwargs["nflog"] = nflog_config.parse(r, top["nflog"])
     if r.errors:
         raise ConfigError("\n".join(r.errors))
     return Config(**kwargs)

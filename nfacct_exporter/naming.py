@@ -144,3 +144,43 @@ def graphite_name(name: str) -> str:
         out.append("." if prev and part else "%2E")
         out.append(graphite_component(part))
     return "".join(out)
+
+
+# --- graphite.prefix placeholders --------------------------------------------------------------
+
+PREFIX_PLACEHOLDERS = ("hostname", "fqdn")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Characters a literal prefix may not hold: they break the line protocol, tags (;), whisper's
+# directory tree (/ \) or render-API targets (globs, function syntax, quotes).
+PREFIX_FORBIDDEN = frozenset(" \t\r\n\v\f;/\\*?[]{}(),\"'")
+
+
+def host_part(host: str) -> str:
+    """A host name → one path part. Dots become ``_`` (collectd's convention: valid host names
+    never hold ``_``, so nothing merges); any other byte outside ``[A-Za-z0-9_-]`` → ``%XX``."""
+    return graphite_component(host.replace(".", "_")) if host else "unknown"
+
+
+def prefix_errors(template: str) -> list[str]:
+    """Problems of a ``graphite.prefix`` template (checked when the config loads)."""
+    errors = []
+    for m in _PLACEHOLDER.finditer(template):
+        if m.group(1) not in PREFIX_PLACEHOLDERS:
+            errors.append(f"unknown placeholder {m.group(0)} (known: "
+                          + ", ".join("{" + p + "}" for p in PREFIX_PLACEHOLDERS) + ")")
+    literal = _PLACEHOLDER.sub("x", template)
+    bad = sorted({c for c in literal if c in PREFIX_FORBIDDEN or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        errors.append("characters not allowed in a Graphite path: "
+                      + " ".join(repr(c) for c in bad))
+    if any(p == "" for p in literal.split(".")):
+        errors.append("empty path part (leading, trailing or doubled dot)")
+    if literal.startswith("~"):
+        errors.append("a path may not start with '~' (Graphite tag values cannot)")
+    return errors
+
+
+def expand_prefix(template: str, hostname: str, fqdn: str) -> str:
+    """``servers.{hostname}.nfacct`` → ``servers.web01.nfacct`` (each placeholder one part)."""
+    values = {"hostname": host_part(hostname.split(".")[0]), "fqdn": host_part(fqdn)}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)

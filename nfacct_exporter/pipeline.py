@@ -11,9 +11,11 @@ from nfacct_exporter import config
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks import self_metrics
 from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.sinks.graphite import NfacctLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, PrometheusSink
+from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines
+from nfacct_exporter.sinks.prometheus import NfacctRenderer, NflogRenderer, PrometheusSink
+from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.nfacct import NfacctSource
+from nfacct_exporter.sources.nflog import NflogSource
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +37,31 @@ class Pipeline:
         self.poller.poll_once()
         self.poller.start()
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop(self, grace: float | None = None, successor: "Pipeline | None" = None) -> None:
+        """Stop polling, then flush Graphite for ``grace`` s (default ``graphite.flush_grace``),
+        or, on a reload, hand the undelivered lines to ``successor``'s sender instead."""
         self.poller.stop()
         if self.carbon is not None:
-            self.carbon.stop(grace)
+            if successor is not None and successor.carbon is not None:
+                self.carbon.hand_over(successor.carbon)
+                return
+            g = self.cfg.graphite
+            self.carbon.stop(grace if grace is not None else g.flush_grace if g else 0.0)
 
 
 def build(cfg: config.Config) -> Pipeline:
     """Open the sources (raising OSError if the kernel refuses) and connect the sinks."""
     nfacct = NfacctSource(cfg.netns)
     nfacct.open()
-    sources = [nfacct]
+    sources: list[Source] = [nfacct]
+    if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
+        nflog = NflogSource(cfg.nflog, cfg.netns)
+        try:
+            nflog.open()  # BindError: one line naming the group (e.g. ulogd holds it)
+        except OSError:
+            nfacct.close()
+            raise
+        sources.append(nflog)
 
     poller = Poller(sources, [], cfg.pollinterval)
     carbon = None
@@ -54,8 +70,11 @@ def build(cfg: config.Config) -> Pipeline:
         g = cfg.graphite
         carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
         nfacct_lines = NfacctLines(g, cfg.labels)
-        publish.append(lambda snap: carbon.submit("".join(nfacct_lines.lines(snap)).encode()))
-    prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render},
+        nflog_lines = NflogLines(g)
+        publish.append(lambda snap: carbon.submit(  # both sources' lines: one chunk per poll
+            nfacct_lines.chunk(snap) + nflog_lines.chunk(snap)))
+    prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
+                           "nflog": NflogRenderer().render},
                           self_metrics.registry(poller, carbon))
     poller.publish = [prom.publish, *publish]
     return Pipeline(cfg, poller, prom, carbon)

@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from carbon import Carbon  # noqa: E402
 from netns import Netns, exporter_argv  # noqa: E402
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
@@ -123,3 +124,10 @@ def kernel_counters(ns: Netns) -> dict[str, tuple[int, int]]:
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+@pytest.fixture
+def carbon(ns: Netns, tmp_path: Path) -> Carbon:
+    """A real carbon-cache in ``ns`` on 127.0.0.1 and a random port (``carbon.port``), already
+    listening; ``stop()``/``start()`` restart it on the same port and data; reaped with ``ns``."""
+    return Carbon(ns, tmp_path).start()

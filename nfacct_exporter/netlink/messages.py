@@ -130,7 +130,7 @@ def encode(msg: nfgen_msg, msg_type: int, flags: int, seq: int, res_id: int = 0)
     """Fill the netlink and nfgenmsg headers and return the wire bytes."""
     msg["header"]["type"] = msg_type
     msg["header"]["flags"] = flags
-    msg["header"]["seq"] = seq
+    msg["header"]["sequence_number"] = seq  # pyroute2's name; "seq" would be silently ignored
     msg["header"]["pid"] = 0
     msg["nfgen_family"] = msg.get("nfgen_family") or 0
     msg["version"] = NFNETLINK_V0

@@ -11,7 +11,7 @@ import itertools
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from nfacct_exporter.netlink import netns as _netns
 
@@ -81,23 +81,45 @@ class NetfilterSocket:
         seq = _HDR.unpack_from(request)[3]
         while True:
             data = self.recv()
+            if _stale(data, seq):
+                continue
             done = False
             off = 0
             while off + 16 <= len(data):
-                length, mtype, flags, mseq, _pid = _HDR.unpack_from(data, off)
-                if mseq != seq or length < 16:
-                    break  # not our reply (stale); skip the datagram
-                if mtype == NLMSG_DONE:
-                    done = True
-                    if flags & NLM_F_DUMP_INTR:
-                        raise NetlinkError(errno.EINTR, "dump interrupted by a concurrent change")
-                elif mtype == NLMSG_ERROR:
-                    code = -_ERR.unpack_from(data, off + 16)[0]
-                    if code:
-                        raise NetlinkError(code, os.strerror(code))
-                    done = True
+                length = _HDR.unpack_from(data, off)[0]
+                if length < 16:
+                    break
+                done = _control(data, off) or done
                 off += (length + 3) & ~3
             yield data
+            if done:
+                return
+
+    def dump_into(self, request: bytes, consume: Callable[[bytes, int], int]) -> None:
+        """Send a dump request and hand each reply datagram to ``consume(data, offset)``.
+
+        ``consume`` decodes the messages it knows from ``offset`` on and returns the offset of the
+        first one it does not (NLMSG_DONE, NLMSG_ERROR, anything else): only those are looked at
+        here. ``dump`` walks every message header once more in Python before the decoder walks
+        them again; for a 10k-object NFACCT dump that second walk was ~2.5 ms of ~10.
+        """
+        self.send(request)
+        seq = _HDR.unpack_from(request)[3]
+        while True:
+            data = bytes(self.recv())
+            if _stale(data, seq):
+                continue
+            done = False
+            off = 0
+            while off + 16 <= len(data):
+                off = consume(data, off)
+                if off + 16 > len(data):
+                    break
+                length = _HDR.unpack_from(data, off)[0]
+                if length < 16:
+                    break
+                done = _control(data, off) or done
+                off += (length + 3) & ~3
             if done:
                 return
 
@@ -121,3 +143,26 @@ class NetfilterSocket:
                         pending -= 1
                     off += (length + 3) & ~3
         return results
+
+
+def _stale(data: bytes | memoryview, seq: int) -> bool:
+    """A datagram that does not answer our request (left over from an abandoned one): skipped.
+
+    All messages of one datagram answer the same request, so the first header tells.
+    """
+    return len(data) < 16 or _HDR.unpack_from(data)[3] != seq
+
+
+def _control(data: bytes | memoryview, off: int) -> bool:
+    """Look at one message of a dump reply: True if it ends the dump; raise if it is an error."""
+    _length, mtype, flags, _seq, _pid = _HDR.unpack_from(data, off)
+    if mtype == NLMSG_DONE:
+        if flags & NLM_F_DUMP_INTR:
+            raise NetlinkError(errno.EINTR, "dump interrupted by a concurrent change")
+        return True
+    if mtype == NLMSG_ERROR:
+        code = -_ERR.unpack_from(data, off + 16)[0]
+        if code:
+            raise NetlinkError(code, os.strerror(code))
+        return True
+    return False

@@ -1,168 +1,260 @@
-"""Delivery to carbon: a bounded in-memory backlog drained by one sender thread.
+"""Delivery to carbon: a bounded backlog drained by one sender thread over one TCP connection.
 
-What ulogd's GRAPHITE output and graphyte's sender lack, measured here: a lost or refused
-connection no longer drops data (lines wait in the backlog, sent in order with their own poll
-timestamps), a black-holed carbon never blocks polling or scrapes (only this thread waits, with
-timeouts), one persistent connection is reused across polls (no fd leak, no connection per batch),
-a half-closed socket is detected before writing, reconnects back off exponentially (capped), and
-past ``backlog_memcap`` the oldest polls are dropped and counted.
+What ulogd's GRAPHITE output and graphyte's sender lose, and how this avoids it:
 
-graphyte provides the connection parameters and message format (``graphyte.Sender``); its own
-send path (a new connection per batch, drop on error) is replaced by ``send_message`` below.
+* carbon refused, restarted or stopped: lines wait in the backlog (``backlog.Backlog``) and are
+  sent in order with their own poll timestamps once carbon is back;
+* data "sent" into a dead or black-holed connection: a poll stays in flight until the kernel
+  says carbon's TCP acknowledged it (``SIOCOUTQ``) *and* the connection is still open
+  ``REPLAY`` seconds later; otherwise it is sent again (carbon keeps the last value for a
+  (path, timestamp), so a repeat is harmless);
+* a stalled daemon: only this thread touches the network, with connect/send timeouts that
+  measure lack of progress, and ``TCP_USER_TIMEOUT`` so a black hole errors out; ``submit``
+  (called by the poller) only appends under a lock;
+* connection churn and fd leaks: one persistent connection, checked for a half-close before each
+  write, reopened with capped, jittered exponential backoff.
+
+graphyte (``graphyte.Sender``) holds the connection parameters; its send path (a connection per
+batch, errors logged and the data dropped, a queue that drops the newest) is replaced here.
 """
 
-import collections
+import contextlib
+import fcntl
 import logging
+import random
 import select
 import socket
+import struct
+import termios
 import threading
 import time
 
 import graphyte
 
+from nfacct_exporter.sinks.backlog import Backlog, Chunk, pack
+
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 1 << 20  # bytes per sendall
-BACKOFF_MIN = 0.2
-BACKOFF_MAX = 30.0
+MAX_BATCH = 1 << 20  # bytes per write
+BACKOFF_MIN = 0.5
+BACKOFF_MAX = 15.0
+REPLAY = 2.0  # seconds a written poll stays re-sendable after carbon acknowledged it
+CHECK = 0.25  # seconds between acknowledgement checks while polls are in flight
 
 
 class CarbonSender(graphyte.Sender):
-    """Owns the carbon connection; ``submit`` never blocks."""
+    """Owns the carbon connection; ``submit`` never blocks on the network."""
 
     def __init__(self, host: str, port: int, timeout: float, memcap: int) -> None:
         super().__init__(host, port, timeout=timeout, raise_send_errors=True)
-        self.memcap = memcap
-        self._backlog: collections.deque[bytes] = collections.deque()
+        self.backlog = Backlog(memcap)
         self._cond = threading.Condition()
         self._sock: socket.socket | None = None
+        self._retry_at = 0.0
+        self._backoff = BACKOFF_MIN
         self._stopping = False
+        self._halt = False
         self._thread = threading.Thread(target=self._run, name="carbon-sender", daemon=True)
-        # self-metrics
-        self.backlog_bytes = 0
-        self.backlog_lines = 0
         self.lines_sent = 0
-        self.lines_dropped = 0
         self.connect_failures = 0
         self.send_failures = 0
-        self.connected = False
 
+    # --- read by self-metrics (plain attribute reads, no lock needed) ------------------------
+    @property
+    def memcap(self) -> int:
+        return self.backlog.memcap
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes waiting to be written (in flight not included)."""
+        return self.backlog.bytes - self.backlog.inflight_bytes
+
+    @property
+    def backlog_lines(self) -> int:
+        return self.backlog.lines - self.backlog.inflight_lines
+
+    @property
+    def inflight_bytes(self) -> int:
+        """Bytes written but kept until carbon's acknowledgement (and ``REPLAY`` s)."""
+        return self.backlog.inflight_bytes
+
+    @property
+    def inflight_lines(self) -> int:
+        return self.backlog.inflight_lines
+
+    @property
+    def lines_dropped(self) -> int:
+        return self.backlog.dropped
+
+    # --- called by the poller and the main thread ---------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, chunk: bytes) -> None:
-        """Queue one poll's lines; drop the oldest polls beyond ``memcap`` and count them."""
-        if not chunk:
+    def submit(self, data: bytes) -> None:
+        """Queue one poll's lines; past memcap the oldest polls are dropped and counted."""
+        if not data:
             return
         with self._cond:
-            self._backlog.append(chunk)
-            self.backlog_bytes += len(chunk)
-            self.backlog_lines += chunk.count(b"\n")
-            while self.backlog_bytes > self.memcap and self._backlog:
-                old = self._backlog.popleft()
-                n = old.count(b"\n")
-                self.backlog_bytes -= len(old)
-                self.backlog_lines -= n
-                self.lines_dropped += n
-                log.warning("graphite: backlog over %d bytes, dropped %d oldest lines",
-                            self.memcap, n)
+            dropped = self.backlog.push(Chunk.of(data))
             self._cond.notify()
+        if dropped:
+            log.warning("graphite: backlog over %d bytes, dropped the %d oldest lines",
+                        self.backlog.memcap, dropped)
 
     def stop(self, grace: float = 5.0) -> None:
-        """Try to flush the backlog for up to ``grace`` seconds, then close."""
+        """Flush for at most ``grace`` seconds (retrying at once, not after the backoff), close."""
         deadline = time.monotonic() + grace
         with self._cond:
-            while self._backlog and time.monotonic() < deadline and self._thread.is_alive():
-                self._cond.wait(0.05)
             self._stopping = True
+            self._retry_at = 0.0
             self._cond.notify_all()
+            while (len(self.backlog) and self._thread.is_alive()
+                   and time.monotonic() < deadline):
+                self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._halt = True
+            self._cond.notify_all()
+            left = self.backlog.lines
+        sock = self._sock
+        if sock is not None and left:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # unblock a send stuck on a black hole
         if self._thread.is_alive():
-            self._thread.join(max(0.0, deadline - time.monotonic()) + 0.1)
-        self._close()
+            self._thread.join(1.0)
+        if not self._thread.is_alive():
+            self._close()
+        if left:
+            log.warning("graphite: exiting with %d lines not delivered to %s:%s", left,
+                        self.host, self.port)
 
-    # --- sender thread ---------------------------------------------------------------------
+    def hand_over(self, successor: "CarbonSender") -> None:
+        """Reload: stop at once, without flushing, and give every undelivered poll (older than
+        the successor's) to the sender replacing this one, so a reload during an outage loses
+        nothing."""
+        with self._cond:
+            self._halt = True
+            self._cond.notify_all()
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._thread.is_alive():
+            self._thread.join(self.timeout + 1)
+        self._close()
+        with self._cond:
+            chunks = self.backlog.give_up()
+        with successor._cond:
+            successor.backlog.adopt(chunks)
+            successor._cond.notify_all()
+        if chunks:
+            log.info("graphite: %d undelivered lines handed to the reloaded pipeline",
+                     sum(c.lines for c in chunks))
+
+    def __del__(self) -> None:
+        """graphyte's ``__del__`` calls ``stop()``: a flush must never run at garbage collection."""
+
+    # --- sender thread -----------------------------------------------------------------------
+    def _wait_time(self) -> float | None:
+        now = time.monotonic()
+        b = self.backlog
+        if b.pending:
+            if now >= self._retry_at:
+                return 0.0
+            return self._retry_at - now
+        if b.inflight:
+            return 0.02 if self._stopping else CHECK
+        return None
 
     def _run(self) -> None:
-        backoff = BACKOFF_MIN
         while True:
             with self._cond:
-                while not self._backlog and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
+                wait = self._wait_time()
+                if wait != 0.0 and not self._halt:
+                    self._cond.wait(wait)
+                if self._halt:
                     return
-                batch = self._take()
-            try:
-                self.send_socket(batch)
-            except OSError as e:
-                self._close()
-                log.warning("graphite: %s:%s: %s; retrying in %.1fs", self.host, self.port, e,
-                            backoff)
+                due = bool(self.backlog.pending) and time.monotonic() >= self._retry_at
+                to_pack = self.backlog.unpacked() if self._sock is None and not due else []
+            if self._sock is not None and self.backlog.inflight:
+                self._check()
+            if due:
+                self._send_some()
+            for chunk in to_pack:
+                data = pack(chunk)
                 with self._cond:
-                    self._cond.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                continue
-            backoff = BACKOFF_MIN
-            self._done(batch)
+                    self.backlog.packed(chunk, data)
 
-    def _take(self) -> bytes:
-        """Join queued polls (oldest first) up to MAX_BATCH bytes, without removing them."""
-        parts, size = [], 0
-        for chunk in self._backlog:
-            if parts and size + len(chunk) > MAX_BATCH:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)
-
-    def _done(self, batch: bytes) -> None:
-        """Remove what was sent from the backlog (unless it was dropped meanwhile)."""
-        with self._cond:
-            size = len(batch)
-            while size > 0 and self._backlog:
-                head = self._backlog[0]
-                if len(head) > size or not batch.startswith(head):
-                    break
-                batch = batch[len(head):]
-                size -= len(head)
-                self._backlog.popleft()
-                n = head.count(b"\n")
-                self.backlog_bytes -= len(head)
-                self.backlog_lines -= n
-                self.lines_sent += n
-            self._cond.notify_all()
-
-    def send_message(self, message: bytes) -> None:
-        """graphyte hook: write on the persistent connection (opened on demand)."""
-        sock = self._connection()
+    def _send_some(self) -> None:
+        """Write the oldest pending polls (up to MAX_BATCH bytes), connecting first if needed."""
         try:
-            sock.sendall(message)
-        except OSError:
+            sock = self._connection()
+        except OSError as e:
+            self.connect_failures += 1
+            self._failed(f"cannot connect: {e}")
+            return
+        with self._cond:
+            batch = self.backlog.take(MAX_BATCH, time.monotonic())
+        if not batch:
+            return
+        try:
+            self._write(sock, b"".join(c.raw() for c in batch) if len(batch) > 1
+                        else batch[0].raw())
+        except OSError as e:
             self.send_failures += 1
-            raise
+            self._lost(f"send failed: {e}")
+            return
+        now = time.monotonic()
+        for c in batch:
+            c.written_at = now
 
-    def send_socket(self, message: bytes) -> None:
-        # graphyte's version logs and swallows errors; ours must see them to keep the backlog.
-        self.send_message(message)
+    def _write(self, sock: socket.socket, data: bytes) -> None:
+        """Send everything; the timeout is per ``send`` call, so it measures lack of progress."""
+        view = memoryview(data)
+        while view:
+            n = sock.send(view)
+            view = view[n:]
+
+    def _check(self) -> None:
+        """Release in-flight polls carbon acknowledged; requeue them all if the peer is gone."""
+        sock = self._sock
+        assert sock is not None
+        try:
+            unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                     b"\0\0\0\0"))[0]
+        except OSError as e:
+            self._lost(f"connection error: {e}")
+            return
+        if self._peer_closed(sock):  # after the ioctl: a reset socket reports 0 unacked
+            self._lost("carbon closed the connection")
+            return
+        horizon = float("inf") if self._stopping else time.monotonic() - REPLAY
+        with self._cond:
+            n = self.backlog.release(self.backlog.stream - unacked, horizon)
+            if n:
+                self.lines_sent += n
+                self._backoff = BACKOFF_MIN
+                self._cond.notify_all()
 
     def _connection(self) -> socket.socket:
-        if self._sock is not None and self._peer_closed(self._sock):
-            log.info("graphite: carbon closed the connection; reconnecting")
-            self._close()
+        sock = self._sock
+        if sock is not None and self._peer_closed(sock):
+            self._lost("carbon closed the connection", backoff=False)
         if self._sock is None:
-            try:
-                sock = socket.create_connection((self.host, self.port), self.timeout)
-            except OSError:
-                self.connect_failures += 1
-                raise
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
+                            max(1, int(self.timeout * 1000)))
             sock.settimeout(self.timeout)
             self._sock = sock
-            self.connected = True
             log.info("graphite: connected to %s:%s", self.host, self.port)
         return self._sock
 
     @staticmethod
     def _peer_closed(sock: socket.socket) -> bool:
-        """Carbon never writes to us: readable means EOF or an error, i.e. half-closed."""
+        """Carbon never writes to us: readable means EOF or an error, i.e. half-closed or dead."""
         try:
             readable, _, _ = select.select([sock], [], [], 0)
             if not readable:
@@ -171,10 +263,31 @@ class CarbonSender(graphyte.Sender):
         except OSError:
             return True
 
+    def _lost(self, why: str, backoff: bool = True) -> None:
+        """Close the connection; what was in flight goes back to the front of the backlog."""
+        self._close()
+        with self._cond:
+            n = self.backlog.requeue()
+        if n:
+            log.warning("graphite: %s:%s: %s; %d lines will be sent again", self.host, self.port,
+                        why, n)
+            if backoff:
+                self._failed(None)
+        else:
+            log.info("graphite: %s:%s: %s", self.host, self.port, why)
+
+    def _failed(self, why: str | None) -> None:
+        """Schedule the next attempt after a jittered, capped, exponential backoff."""
+        delay = self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        if why:
+            log.warning("graphite: %s:%s: %s; retrying in %.1fs", self.host, self.port, why,
+                        delay)
+        with self._cond:  # while stopping, keep trying within the grace time
+            self._retry_at = time.monotonic() + (min(delay, 0.2) if self._stopping else delay)
+
     def _close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-                self.connected = False
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()

@@ -7,13 +7,22 @@ that went down is a reset made by someone else, counted from zero. The lines go 
 queue (``carbon.CarbonSender``); nothing is sent from the poller thread.
 """
 
+from operator import attrgetter
+
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.snapshot import Snapshot
 
+_NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
+
 
 class NfacctLines:
-    """NFACCT objects → two lines each (``.pkts`` and ``.bytes``)."""
+    """NFACCT objects → two lines each (``.pkts`` and ``.bytes``), one bytes chunk per poll.
+
+    As in ``prometheus.NfacctRenderer``: a bytes template (``<path>.pkts %d %d`` per line) rebuilt
+    only when the object names change, filled by one ``%`` with values and timestamps: ~1.7 ms for
+    10k objects instead of ~2.4 ms formatting each line plus ~1 ms encoding.
+    """
 
     def __init__(self, cfg: GraphiteConfig, rules: tuple[naming.LabelRule, ...]) -> None:
         self.prefix = cfg.prefix
@@ -21,7 +30,9 @@ class NfacctLines:
         self.tags = cfg.tags
         self.rules = rules
         self._paths: dict[str, tuple[str, str]] = {}
-        self._last: dict[str, tuple[int, int]] | None = None
+        self._names: list[str] = []
+        self._template = b""
+        self._last: tuple[list[str], list[int], list[int]] | None = None  # delta: last poll
 
     def paths(self, name: str) -> tuple[str, str]:
         """(pkts path, bytes path) for one name, tags appended in tagged mode; cached."""
@@ -38,28 +49,113 @@ class NfacctLines:
             p = self._paths[name] = (f"{base}.pkts{suffix} ", f"{base}.bytes{suffix} ")
         return p
 
-    def lines(self, snapshot: Snapshot) -> list[str]:
+    def _build(self, names: list[str]) -> bytes:
+        rows = []
+        for name in names:
+            p, b = (path.replace("%", "%%") for path in self.paths(name))  # literal in a template
+            rows.append(f"{p}%d %d\n{b}%d %d\n")
+        return "".join(rows).encode("utf-8")
+
+    def chunk(self, snapshot: Snapshot) -> bytes:
+        """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
         reading = snapshot.get("nfacct")
         if reading is None or not reading.ok:
+            return b""
+        objects = reading.records
+        names = list(map(_NAME, objects))
+        pkts, nbytes = list(map(_PACKETS, objects)), list(map(_BYTES, objects))
+        if self.delta:
+            last, self._last = self._last, (names, pkts, nbytes)
+            if last is None:
+                return b""  # no baseline yet: the first poll only records one
+            pkts, nbytes = _increase(last, names, pkts, nbytes)
+        if names != self._names:
+            self._names, self._template = names, self._build(names)
+        values = [int(snapshot.time)] * (4 * len(objects))
+        values[0::4] = pkts
+        values[2::4] = nbytes
+        return self._template % tuple(values)
+
+
+def _increase(last: tuple[list[str], list[int], list[int]], names: list[str], pkts: list[int],
+              nbytes: list[int]) -> tuple[list[int], list[int]]:
+    """Per-object increments since ``last``; a new object counts from 0, a value that went down
+    (reset by someone else) from 0 too."""
+    last_names, last_pkts, last_bytes = last
+    if last_names != names:  # align last poll's values with this poll's objects
+        before = dict(zip(last_names, zip(last_pkts, last_bytes, strict=True), strict=True))
+        last_pkts = [before.get(n, (0, 0))[0] for n in names]
+        last_bytes = [before.get(n, (0, 0))[1] for n in names]
+    return list(map(_delta, pkts, last_pkts)), list(map(_delta, nbytes, last_bytes))
+
+
+def _delta(now: int, before: int) -> int:
+    return now - before if now >= before else now
+
+
+class NflogLines:
+    """NFLOG tallies → ``<nflog_prefix>.<group>.<verdict>.<prefix>.pkts`` and ``.bytes``, and
+    ``<nflog_prefix>.<group>.lost.pkts`` (no verdict is called ``lost``).
+
+    The log prefix is one ``naming.graphite_component`` (reversible, so distinct prefixes never
+    share a path). ``~`` never appears in an escaped component, so two tokens are free: an empty
+    prefix is ``~empty``, the overflow record ``~overflow``. Cumulative counts (since the
+    exporter started) in ``total`` mode, per-poll increments in ``delta`` mode.
+    """
+
+    EMPTY = "~empty"
+    OVERFLOW = "~overflow"
+
+    def __init__(self, cfg: GraphiteConfig) -> None:
+        self.prefix = cfg.nflog_prefix
+        self.delta = cfg.mode == "delta"
+        self._paths: dict[tuple[int, str | None, str], tuple[str, str]] = {}
+        self._last: dict[str, int] | None = None
+
+    def paths(self, group: int, prefix: str | None, verdict: str) -> tuple[str, str]:
+        """(pkts path, bytes path) of one series, each followed by a space; cached."""
+        key = (group, prefix, verdict)
+        p = self._paths.get(key)
+        if p is None:
+            if prefix is None:
+                part = self.OVERFLOW
+            else:
+                part = naming.graphite_component(prefix) if prefix else self.EMPTY
+            base = f"{self.prefix}.{group}.{verdict}.{part}"
+            p = self._paths[key] = (f"{base}.pkts ", f"{base}.bytes ")
+        return p
+
+    def values(self, snapshot: Snapshot) -> dict[str, int]:
+        """{path + space: cumulative value} for every NFLOG series of the snapshot."""
+        reading = snapshot.get("nflog")
+        if reading is None or not reading.ok:
+            return {}
+        out: dict[str, int] = {}
+        for c in reading.records:
+            p, b = self.paths(c.group, c.prefix, c.verdict)
+            out[p] = out.get(p, 0) + c.packets  # equal paths only for equal prefixes: summed
+            out[b] = out.get(b, 0) + c.bytes
+        for g in reading.extra.get("groups", ()):
+            out[f"{self.prefix}.{g.group}.lost.pkts "] = g.lost
+        return out
+
+    def lines(self, snapshot: Snapshot) -> list[str]:
+        now = self.values(snapshot)
+        if not now:
             return []
         ts = f" {int(snapshot.time)}\n"
-        paths = self.paths
-        out: list[str] = []
         if not self.delta:
-            for o in reading.records:
-                p, b = paths(o.name)
-                out.append(f"{p}{o.packets}{ts}{b}{o.bytes}{ts}")
-            return out
+            return [f"{path}{v}{ts}" for path, v in now.items()]
         last, first = self._last or {}, self._last is None
-        now: dict[str, tuple[int, int]] = {}
-        for o in reading.records:
-            now[o.name] = (o.packets, o.bytes)
-            if first:
-                continue  # no baseline yet: the first poll only records one
-            lp, lb = last.get(o.name, (0, 0))
-            dp = o.packets - lp if o.packets >= lp else o.packets
-            db = o.bytes - lb if o.bytes >= lb else o.bytes
-            p, b = paths(o.name)
-            out.append(f"{p}{dp}{ts}{b}{db}{ts}")
         self._last = now
+        if first:
+            return []  # no baseline yet: the first poll only records one
+        out = []
+        for path, v in now.items():
+            before = last.get(path, 0)
+            out.append(f"{path}{v - before if v >= before else v}{ts}")
         return out
+
+    def chunk(self, snapshot: Snapshot) -> bytes:
+        """This poll's lines as bytes, to append to the NFACCT chunk (one carbon chunk a poll)."""
+        return "".join(self.lines(snapshot)).encode("utf-8")

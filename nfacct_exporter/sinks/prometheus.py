@@ -16,6 +16,7 @@ Sample of what ``NfacctRenderer.render`` produces (HELP lines shortened)::
 import gzip
 import threading
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -24,6 +25,8 @@ from nfacct_exporter.snapshot import Reading, Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+_NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
+
 
 def family(metric: str, kind: str, help_text: str, rows: Iterable[str]) -> str:
     """One metric family: HELP, TYPE and its sample lines (already formatted)."""
@@ -31,11 +34,22 @@ def family(metric: str, kind: str, help_text: str, rows: Iterable[str]) -> str:
 
 
 class NfacctRenderer:
-    """NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``."""
+    """NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``, as UTF-8 bytes.
+
+    A poll's text is one bytes template (every sample line with ``%d`` where its value goes) filled
+    by a single ``%`` with the values: ~1 ms for 10k objects, against ~4 ms formatting each line
+    and encoding the result. The template depends only on the object names, so it is rebuilt
+    (from the label text cached per name) only when the set or order of names changes.
+    """
+
+    PACKETS_HELP = "Packets counted by the NFACCT object (kernel value at the last poll)."
+    BYTES_HELP = "Bytes counted by the NFACCT object (kernel value at the last poll)."
 
     def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
         self.rules = rules
         self._labels: dict[str, str] = {}
+        self._names: list[str] = []
+        self._template = self._build([])
 
     def labels(self, name: str) -> str:
         """Label text for one object name, computed once per name."""
@@ -47,27 +61,114 @@ class NfacctRenderer:
             text = self._labels[name] = naming.label_set(pairs)
         return text
 
-    def render(self, reading: Reading) -> str:
-        labels = self.labels
+    def _build(self, names: list[str]) -> bytes:
+        texts = [self.labels(n).replace("%", "%%") for n in names]  # % is literal in a template
+        return "".join([
+            family("nfacct_packets_total", "counter", self.PACKETS_HELP,
+                   [f"nfacct_packets_total{t} %d\n" for t in texts]),
+            family("nfacct_bytes_total", "counter", self.BYTES_HELP,
+                   [f"nfacct_bytes_total{t} %d\n" for t in texts]),
+        ]).encode("utf-8")
+
+    def render(self, reading: Reading) -> bytes:
         objects = reading.records
-        lbl = [labels(o.name) for o in objects]
-        pkts = family(
-            "nfacct_packets_total", "counter",
-            "Packets counted by the NFACCT object (kernel value at the last poll).",
-            [f"nfacct_packets_total{t} {o.packets}\n" for t, o in zip(lbl, objects, strict=True)],
-        )
-        nbytes = family(
-            "nfacct_bytes_total", "counter",
-            "Bytes counted by the NFACCT object (kernel value at the last poll).",
-            [f"nfacct_bytes_total{t} {o.bytes}\n" for t, o in zip(lbl, objects, strict=True)],
-        )
-        return pkts + nbytes
+        names = list(map(_NAME, objects))
+        if names != self._names:
+            self._names, self._template = names, self._build(names)
+        return self._template % (*map(_PACKETS, objects), *map(_BYTES, objects))
+
+
+# Longer than the 127 bytes an NFLOG prefix can have (kernel NF_LOG_PREFIXLEN) and without the
+# backslash that non-UTF-8 prefixes render with: no real prefix can ever produce this value.
+NFLOG_OVERFLOW_PREFIX = ("~overflow: packets whose prefix came after the group's first "
+                         "max_prefixes distinct ones (a value longer than the 127 bytes a real "
+                         "NFLOG prefix can have)")
+
+
+class NflogRenderer:
+    """NFLOG tallies → ``nflog_*`` families; sample (HELP lines shortened)::
+
+        # TYPE nflog_packets_total counter
+        nflog_packets_total{group="2",prefix="Input IPv4 Default DROP",verdict="drop"} 17
+        nflog_packets_total{group="2",prefix="",verdict="drop"} 3
+        nflog_packets_total{group="2",prefix="~overflow: packets whose (...)",verdict="drop"} 4
+        # TYPE nflog_bytes_total counter
+        nflog_bytes_total{group="2",prefix="Input IPv4 Default DROP",verdict="drop"} 1360
+        # TYPE nflog_lost_packets_total counter
+        nflog_lost_packets_total{group="2"} 0
+        # TYPE nflog_prefix_overflow_packets_total counter
+        nflog_prefix_overflow_packets_total{group="2"} 4
+        # TYPE nflog_prefixes gauge
+        nflog_prefixes{group="2"} 2
+        # TYPE nfacct_exporter_nflog_datagrams_total counter
+        nfacct_exporter_nflog_datagrams_total 12
+        # TYPE nfacct_exporter_nflog_receive_errors_total counter
+        nfacct_exporter_nflog_receive_errors_total 0
+
+    Counts start at 0 when the exporter starts; an overflow series exists once its group has
+    overflowed. Prefixes differing only in bytes that are not UTF-8 can render alike (``\\xNN``
+    text): such series are summed, never emitted twice.
+    """
+
+    def __init__(self) -> None:
+        self._labels: dict[tuple[int, str | None, str], str] = {}
+
+    def labels(self, group: int, prefix: str | None, verdict: str) -> str:
+        key = (group, prefix, verdict)
+        text = self._labels.get(key)
+        if text is None:
+            shown = NFLOG_OVERFLOW_PREFIX if prefix is None else prefix
+            text = naming.label_set({"group": str(group), "prefix": shown, "verdict": verdict})
+            self._labels[key] = text
+        return text
+
+    def render(self, reading: Reading) -> str:
+        rows: dict[str, list[int]] = {}
+        for c in reading.records:
+            t = self.labels(c.group, c.prefix, c.verdict)
+            row = rows.get(t)
+            if row is None:
+                rows[t] = [c.packets, c.bytes]
+            else:
+                row[0] += c.packets
+                row[1] += c.bytes
+        groups = reading.extra.get("groups", ())
+        out = [
+            family("nflog_packets_total", "counter",
+                   "Packets logged to the NFLOG group with this prefix and received by the "
+                   "exporter (since it started).",
+                   [f"nflog_packets_total{t} {v[0]}\n" for t, v in rows.items()]),
+            family("nflog_bytes_total", "counter",
+                   "IP length (IPv4 total length, IPv6 payload length + 40) of those packets.",
+                   [f"nflog_bytes_total{t} {v[1]}\n" for t, v in rows.items()]),
+            family("nflog_lost_packets_total", "counter",
+                   "Packets logged to the group that the kernel could not deliver to the "
+                   "exporter (receive buffer full), from gaps in the sequence numbers.",
+                   [f'nflog_lost_packets_total{{group="{g.group}"}} {g.lost}\n'
+                    for g in groups]),
+            family("nflog_prefix_overflow_packets_total", "counter",
+                   "Packets counted under the overflow prefix because the group already had "
+                   "max_prefixes distinct prefixes.",
+                   [f'nflog_prefix_overflow_packets_total{{group="{g.group}"}} '
+                    f"{g.overflow_packets}\n" for g in groups]),
+            family("nflog_prefixes", "gauge", "Distinct prefixes counted for the group.",
+                   [f'nflog_prefixes{{group="{g.group}"}} {g.prefixes}\n' for g in groups]),
+            family("nfacct_exporter_nflog_datagrams_total", "counter",
+                   "NFLOG netlink datagrams received (each holds a batch of packets).",
+                   [f"nfacct_exporter_nflog_datagrams_total "
+                    f"{reading.extra.get('datagrams', 0)}\n"]),
+            family("nfacct_exporter_nflog_receive_errors_total", "counter",
+                   "Failed NFLOG socket receives (the listener goes on; losses show as gaps).",
+                   [f"nfacct_exporter_nflog_receive_errors_total "
+                    f"{reading.extra.get('receive_errors', 0)}\n"]),
+        ]
+        return "".join(out)
 
 
 class PrometheusSink:
     """Keeps the latest rendered exposition; HTTP threads read it, never the kernel."""
 
-    def __init__(self, renderers: dict[str, Callable[[Reading], str]],
+    def __init__(self, renderers: dict[str, Callable[[Reading], str | bytes]],
                  registry: CollectorRegistry) -> None:
         self.renderers = renderers
         self.registry = registry  # the exporter's own metrics, rendered per scrape
@@ -80,8 +181,9 @@ class PrometheusSink:
         for source, render in self.renderers.items():
             reading = snapshot.get(source)
             if reading is not None and reading.ok:
-                parts.append(render(reading))
-        body = "".join(parts).encode("utf-8")
+                text = render(reading)
+                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
+        body = b"".join(parts)
         with self._lock:
             self._body, self._gzipped = body, None
 

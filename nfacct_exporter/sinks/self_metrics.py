@@ -76,7 +76,20 @@ class ExporterCollector:
         yield GaugeMetricFamily("nfacct_exporter_graphite_backlog_lines",
                                 "Lines waiting to be sent to carbon.", value=c.backlog_lines)
         yield GaugeMetricFamily("nfacct_exporter_graphite_backlog_bytes",
-                                "Bytes waiting to be sent to carbon.", value=c.backlog_bytes)
+                                "Bytes held for lines waiting to be sent (compressed while carbon "
+                                "is away).", value=c.backlog_bytes)
+        yield GaugeMetricFamily("nfacct_exporter_graphite_inflight_lines",
+                                "Lines written to carbon, kept until acknowledged (re-sent if the "
+                                "connection drops).", value=c.inflight_lines)
+        yield GaugeMetricFamily("nfacct_exporter_graphite_inflight_bytes",
+                                "Bytes held for in-flight lines.", value=c.inflight_bytes)
+        yield GaugeMetricFamily("nfacct_exporter_graphite_backlog_memcap_bytes",
+                                "graphite.backlog_memcap: bound of backlog plus in-flight bytes.",
+                                value=c.memcap)
+        oldest = c.backlog.oldest()
+        yield GaugeMetricFamily("nfacct_exporter_graphite_oldest_undelivered_timestamp_seconds",
+                                "When the oldest poll not yet delivered to carbon was queued (0: "
+                                "none).", value=oldest or 0)
 
 
 def registry(poller: Poller, carbon: CarbonSender | None) -> CollectorRegistry:

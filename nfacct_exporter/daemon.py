@@ -1,0 +1,219 @@
+"""The running daemon: start-up, the systemd notify protocol, SIGHUP reloads, shutdown.
+
+The HTTP server outlives pipelines: it calls ``Daemon.exposition``, which reads whichever
+pipeline is current, so scrapes are served throughout a reload. A reload validates everything
+(config, web config, a new listen address) before touching the running pipeline, and a pipeline
+is only replaced by one that started; the reload gauges below say how the last attempt went.
+"""
+
+import gzip
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from nfacct_exporter import config, pipeline, webconfig
+from nfacct_exporter.http import MetricsServer, WebConfigSource
+from nfacct_exporter.sd_notify import Notifier
+
+log = logging.getLogger("nfacct_exporter")
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+class StartupFailed(Exception):
+    """One line: why the daemon cannot start (exit code 1)."""
+
+
+class ReloadFailed(Exception):
+    """One line: why the new configuration was not applied."""
+
+
+class ReloadState:
+    """``nfacct_exporter_config_last_reload_*``, named after Prometheus' own reload gauges."""
+
+    def __init__(self) -> None:
+        self.successful = True
+        self.success_time = time.time()  # the start-up load counts as the first success
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "nfacct_exporter_config_last_reload_successful",
+            "Whether the last configuration reload (SIGHUP) succeeded (1) or failed (0).",
+            value=1 if self.successful else 0)
+        yield GaugeMetricFamily(
+            "nfacct_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was loaded (start-up or last good reload).",
+            value=self.success_time)
+
+
+class Daemon:
+    def __init__(self, cfg: config.Config, listen_override: str | None,
+                 web: WebConfigSource | None,
+                 problem: Callable[[OSError, config.Config], str],
+                 notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.listen_override = listen_override  # --web.listen-address wins over the config
+        self.listen = listen_override or cfg.listen
+        self.web = web
+        self.problem = problem  # OSError from the kernel → one line for the operator
+        self.notifier = notifier or Notifier()
+        self.reload_state = ReloadState()
+        self._registry = CollectorRegistry()
+        self._registry.register(self.reload_state)
+        self.current: pipeline.Pipeline | None = None
+        self.server: MetricsServer | None = None
+
+    def exposition(self, gzipped: bool) -> bytes:
+        """The current pipeline's exposition followed by the reload gauges (a gzip member each)."""
+        assert self.current is not None
+        own = generate_latest(self._registry)
+        return self.current.exposition(gzipped) + (gzip.compress(own, 1) if gzipped else own)
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the sources, listen, first poll, then READY=1; raise StartupFailed.
+
+        SIGTERM, SIGINT and SIGHUP are blocked first, so every thread started later inherits
+        the block and ``serve`` takes them with ``sigwait``: Python handlers only run on the main
+        thread, and one delivered while it sleeps in a lock wait could be seen late or never.
+        A SIGHUP during start-up waits for ``serve`` instead of killing us (its default action).
+        """
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            self.current = pipeline.build(self.cfg)
+        except OSError as e:
+            raise StartupFailed(self.problem(e, self.cfg)) from None
+        try:
+            self.server = self._listen(self.listen)
+        except ReloadFailed as e:
+            self.current.stop(grace=0)
+            raise StartupFailed(str(e)) from None
+        self._start_pipeline(self.current)
+        self.server.start()
+        log.info("listening on %s%s, polling every %gs%s", self.listen,
+                 " (TLS)" if self.web and self.web.config.tls else "", self.cfg.pollinterval,
+                 f", graphite {self.cfg.graphite.host}:{self.cfg.graphite.port}"
+                 if self.cfg.graphite else "")
+        self.notifier.ready(self._status())
+
+    def serve(self) -> int:
+        """Until SIGTERM/SIGINT, reloading on SIGHUP; returns the process exit code."""
+        assert self.server is not None and self.current is not None
+        code = 0
+        while signal.sigwait(SIGNALS) == signal.SIGHUP:
+            if not self.reload():
+                code = 1  # no pipeline could be started (already stopped): let systemd restart us
+                break
+        log.info("shutting down")
+        self.notifier.stopping()
+        self.server.shutdown()
+        self.server.server_close()
+        if code == 0:
+            self.current.stop()
+        self.notifier.close()
+        return code
+
+    def _listen(self, listen: str) -> MetricsServer:
+        host, port = config.parse_listen(listen)
+        try:
+            return MetricsServer(host, port, self.exposition, self.web)
+        except OSError as e:
+            raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
+
+    def _start_pipeline(self, p: pipeline.Pipeline) -> None:
+        """Watchdog pings come from the poll loop, so the timeout must fit the poll interval."""
+        p.poller.heartbeat = self.notifier.watchdog
+        self.notifier.fit_watchdog(int((2 * p.cfg.pollinterval + 10) * 1e6))
+        p.start()
+
+    def _status(self) -> str:
+        tls = " (TLS)" if self.web and self.web.config.tls else ""
+        return f"serving {self.listen}{tls}, polling every {self.cfg.pollinterval:g}s"
+
+    # --- reload --------------------------------------------------------------------------------
+    def reload(self) -> bool:
+        """Apply the config files again, or keep everything as it was; False if nothing runs."""
+        self.notifier.reloading()
+        self.notifier.watchdog()
+        log.info("SIGHUP: reloading %s", self.cfg.path or "the configuration")
+        try:
+            self._reload()
+        except ReloadFailed as e:
+            log.error("reload failed, keeping the running configuration: %s", e)
+            self.reload_state.successful = False
+        except _NothingRuns as e:
+            log.critical("reload failed and the previous pipeline could not be restarted: %s", e)
+            self.reload_state.successful = False
+            return False
+        else:
+            self.reload_state.successful = True
+            self.reload_state.success_time = time.time()
+            log.info("reload done: %s", self._status())
+        self.notifier.ready(self._status())
+        return True
+
+    def _reload(self) -> None:
+        try:
+            cfg = config.load(self.cfg.path) if self.cfg.path else config.Config()
+        except config.ConfigError as e:
+            raise ReloadFailed(str(e).replace("\n", "; ")) from None
+        web = None
+        if self.web is not None and self.web.config.path is not None:
+            try:
+                web = webconfig.load(self.web.config.path)
+            except webconfig.WebConfigError as e:
+                raise ReloadFailed(str(e).replace("\n", "; ")) from None
+        listen = self.listen_override or cfg.listen
+        server = self._listen(listen) if listen != self.listen else None
+        try:
+            self._replace_pipeline(cfg)
+        except BaseException:
+            if server is not None:
+                server.server_close()
+            raise
+        self.cfg = cfg
+        if web is not None and self.web is not None:
+            self.web.replace(web)
+        if server is not None:
+            assert self.server is not None
+            old, self.server, self.listen = self.server, server, listen
+            server.start()
+            old.shutdown()
+            old.server_close()
+
+    def _replace_pipeline(self, cfg: config.Config) -> None:
+        """New pipeline first; if the kernel refuses (e.g. an NFLOG group only one socket may
+        bind, held by the old one), stop the old one, retry, and on failure restart the old."""
+        old = self.current
+        assert old is not None
+        if cfg == old.cfg:
+            return  # nothing the pipeline uses changed: keep its sockets and counters
+        try:
+            new = pipeline.build(cfg)
+        except OSError as first:
+            log.info("cannot open the new pipeline beside the running one (%s): stopping the "
+                     "running one first", first)
+            old.stop()
+            try:
+                new = pipeline.build(cfg)
+            except OSError as e:
+                try:
+                    self.current = pipeline.build(old.cfg)
+                except OSError as again:
+                    raise _NothingRuns(self.problem(again, old.cfg)) from None
+                self._start_pipeline(self.current)
+                raise ReloadFailed(self.problem(e, cfg)) from None
+            self._start_pipeline(new)
+            self.current = new
+            return
+        self._start_pipeline(new)
+        self.current = new
+        old.stop(successor=new)  # undelivered Graphite lines move to the new sender
+
+
+class _NothingRuns(Exception):
+    pass
+

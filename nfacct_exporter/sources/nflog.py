@@ -1,0 +1,215 @@
+"""NFLOG source: one listener thread counts logged packets per (group, prefix); polls copy totals.
+
+The kernel pushes NFLOG packets as they are logged, so unlike NFACCT this source cannot wait for
+the poller: a thread of its own drains one socket per group (a flood on one group cannot make
+another lose packets), tallies packets and bytes per prefix in memory, and ``read()`` (poller
+thread) copies the totals under a lock held for one datagram at most. Nothing here ever waits
+for polls, Graphite or scrapes, and they never wait for it.
+
+Verdicts: the kernel sends none. Each group has one from the configuration (``accept``, ``drop``,
+``reject`` or ``log`` = only logged, decided later), optionally overridden per prefix by the
+group's ``prefix_verdicts`` (first regex that matches the prefix wins), resolved once per prefix.
+
+Loss: sockets are opened with NETLINK_NO_ENOBUFS (a full buffer drops the kernel's datagram
+silently instead of failing our next recv) and each group numbers its packets (NFULNL_CFG_F_SEQ),
+so every gap is counted as lost when the next packet of the group arrives.
+
+Cardinality: a group tracks at most ``max_prefixes`` distinct prefixes; packets with any further
+prefix are counted under the overflow record (``prefix=None``), per verdict, and in
+``overflow_packets``.
+"""
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from nfacct_exporter.netlink import nflog
+from nfacct_exporter.netlink.socket import NETLINK_NO_ENOBUFS, SOL_NETLINK, NetfilterSocket
+from nfacct_exporter.nflog_config import NflogGroup
+from nfacct_exporter.snapshot import Reading
+
+log = logging.getLogger(__name__)
+
+ALIASES_MAX = 65536  # overflowed prefixes remembered per group (so they skip the regexes)
+RECV_SIZE = 4 * nflog.NLBUFSIZ_MAX
+
+
+class NflogCount(NamedTuple):
+    """Packets and bytes logged to ``group`` with ``prefix`` (None: the overflow record)."""
+
+    group: int
+    prefix: str | None
+    verdict: str
+    packets: int
+    bytes: int
+
+
+class NflogGroupStats(NamedTuple):
+    group: int
+    lost: int  # packets the kernel logged but could not deliver (sequence gaps)
+    prefixes: int  # distinct prefixes tracked (at most max_prefixes)
+    overflow_packets: int  # packets counted under the overflow record
+
+
+def verdict_of(cfg: NflogGroup, prefix: str) -> str:
+    """The group's verdict, or that of the first ``prefix_verdicts`` regex found in ``prefix``."""
+    for rx, verdict in cfg.prefix_verdicts:
+        if rx.search(prefix):
+            return verdict
+    return cfg.verdict
+
+
+class _Group:
+    """One bound group: its socket and its tallies (written by the listener only)."""
+
+    def __init__(self, cfg: NflogGroup, sock: NetfilterSocket) -> None:
+        self.cfg = cfg
+        self.sock = sock
+        self.counts: dict[bytes, list[int]] = {}  # raw prefix → [packets, bytes], aliases too
+        self.names: dict[bytes, tuple[str, str]] = {}  # tracked raw prefix → (text, verdict)
+        self.overflow: dict[str, list[int]] = {}  # verdict → [packets, bytes]
+        self.aliases = 0
+        self.expect = 0  # next sequence number (a new group instance starts at 0)
+        self.lost = 0
+
+    def admit(self, raw: bytes) -> list[int]:
+        """A prefix seen for the first time: track it, or fold it into the overflow record."""
+        text = nflog.prefix_text(raw)
+        verdict = verdict_of(self.cfg, text)
+        if len(self.names) < self.cfg.max_prefixes:
+            self.names[raw] = (text, verdict)
+            c = self.counts[raw] = [0, 0]
+            return c
+        if self.aliases >= ALIASES_MAX:  # forget the aliases, keep the tracked prefixes
+            self.counts = {k: v for k, v in self.counts.items() if k in self.names}
+            self.aliases = 0
+        c = self.overflow.setdefault(verdict, [0, 0])
+        self.counts[raw] = c
+        self.aliases += 1
+        return c
+
+
+class NflogSource:
+    """Binds the configured groups at ``open()`` and counts until ``close()``."""
+
+    name = "nflog"
+
+    def __init__(self, groups: Sequence[NflogGroup], netns: str | None = None) -> None:
+        self.netns = netns
+        self.cfgs = list(groups)
+        self.groups: dict[int, _Group] = {}  # by socket fd
+        self.datagrams = 0
+        self.receive_errors = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Bind every group (BindError names the first refused one), then start listening."""
+        where = f" in network namespace {self.netns!r}" if self.netns else ""
+        try:
+            for cfg in self.cfgs:
+                sock = NetfilterSocket(self.netns, rcvbuf=cfg.rcvbuf)
+                self.groups[sock.fileno()] = _Group(cfg, sock)
+                with contextlib.suppress(OSError):  # pre-3.2 kernels: ENOBUFS is handled below
+                    sock.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+                nflog.bind(sock, cfg.group, cfg.qthreshold, round(cfg.qtimeout * 100), where)
+                sock.sock.setblocking(False)
+        except OSError:
+            self._close_sockets()
+            raise
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._thread = threading.Thread(target=self._run, name="nflog", daemon=True)
+        self._thread.start()
+        log.info("nflog: listening on group(s) %s",
+                 ", ".join(str(c.group) for c in self.cfgs))
+
+    # --- listener thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        poller = select.poll()
+        for fd in self.groups:
+            poller.register(fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        buf = bytearray(RECV_SIZE)
+        view = memoryview(buf)
+        while not self._stop.is_set():
+            try:
+                for fd, _ in poller.poll():
+                    g = self.groups.get(fd)
+                    if g is not None:
+                        self._drain(g, buf, view)
+            except Exception:  # never die: count, log, go on
+                self.receive_errors += 1
+                log.exception("nflog: listener error")
+                time.sleep(0.1)
+
+    def _drain(self, g: _Group, buf: bytearray, view: memoryview) -> None:
+        recv_into = g.sock.sock.recv_into
+        while True:
+            try:
+                n = recv_into(buf)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                self.receive_errors += 1
+                if e.errno == errno.ENOBUFS:  # only without NETLINK_NO_ENOBUFS; gaps count it
+                    continue
+                log.warning("nflog: group %d: receive failed: %s", g.cfg.group, e)
+                time.sleep(0.1)  # an error that repeats must not spin the CPU
+                return
+            data = bytes(view[:n])
+            with self._lock:
+                g.expect, lost, _ = nflog.tally(data, g.counts, g.admit, g.expect)
+                g.lost += lost
+                self.datagrams += 1
+
+    # --- poller thread --------------------------------------------------------------------------
+    def read(self) -> Reading:
+        start = time.perf_counter()
+        if self._thread is None or not self._thread.is_alive():
+            return Reading(self.name, False, time.perf_counter() - start,
+                           error="the NFLOG listener is not running")
+        records: list[NflogCount] = []
+        stats: list[NflogGroupStats] = []
+        with self._lock:
+            for g in self.groups.values():
+                grp = g.cfg.group
+                for raw, (text, verdict) in g.names.items():
+                    c = g.counts.get(raw) or [0, 0]
+                    records.append(NflogCount(grp, text, verdict, c[0], c[1]))
+                overflow = 0
+                for verdict, c in g.overflow.items():
+                    records.append(NflogCount(grp, None, verdict, c[0], c[1]))
+                    overflow += c[0]
+                stats.append(NflogGroupStats(grp, g.lost, len(g.names), overflow))
+            extra = {"groups": tuple(stats), "datagrams": self.datagrams,
+                     "receive_errors": self.receive_errors}
+        return Reading(self.name, True, time.perf_counter() - start, tuple(records), extra=extra)
+
+    def close(self) -> None:
+        """Stop the listener and close the sockets: the kernel frees the groups."""
+        self._stop.set()
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(5)
+        self._close_sockets()
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def _close_sockets(self) -> None:
+        for g in self.groups.values():
+            with contextlib.suppress(OSError):
+                g.sock.close()
+        self.groups.clear()
+

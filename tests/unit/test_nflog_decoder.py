@@ -1,0 +1,95 @@
+"""The ``struct`` NFLOG tally against the declared pyroute2 classes on the same bytes.
+
+Synthetic datagrams here (every odd case on demand); ``tests/kernel/test_nflog_kernel_bytes.py``
+does the same on bytes the kernel made.
+"""
+
+import pytest
+from nflog_ref import datagram, ipv4, ipv6, packet, reference, tally_all
+
+from nfacct_exporter.netlink import nflog
+
+HOSTILE = [b"SSH Attempt", b'q"uote', b"back\\slash", b"new\nline", "ünï cødé".encode(),
+           b"\xff\xfe not utf-8", b"", b"x" * 127, b"{a}=b,c # not a comment"]
+
+
+def test_hostile_prefixes_ipv4_ipv6_and_odd_payloads() -> None:
+    pkts = []
+    seq = 0
+    for i, prefix in enumerate(HOSTILE):
+        pkts.append(packet(1, seq, prefix, ipv4(28 + i)))
+        pkts.append(packet(1, seq + 1, prefix, ipv6(8 + i)))
+        seq += 2
+    pkts += [packet(1, seq, None, ipv4(60)),  # no prefix attribute: the empty prefix
+             packet(1, seq + 1, b"short", bytes([0x45, 0, 1])),  # too short to hold the length
+             packet(1, seq + 2, b"short", None),  # no payload at all (copy range 0)
+             packet(1, seq + 3, b"arp", bytes(8))]  # not IP
+    data = [datagram(*pkts[:7]), datagram(*pkts[7:])]
+    got, ref = tally_all(data), reference(data)
+    assert got == ref
+    counts, expect, lost = got
+    assert expect == seq + 4 and lost == 0
+    assert counts[b"new\nline\0"] == [2, 28 + 3 + 8 + 3 + 40]
+    assert counts[nflog.EMPTY] == [3, 28 + 6 + 8 + 6 + 40 + 60]
+    assert counts[b"short\0"] == [2, 0] and counts[b"arp\0"] == [1, 0]
+
+
+@pytest.mark.parametrize("seqs, start, lost", [
+    ([0, 1, 2, 3], 0, 0),
+    ([0, 5, 6], 0, 4),  # a batch of 4 dropped by the kernel
+    ([3, 4], 0, 3),  # the first packets lost
+    ([2**32 - 2, 2**32 - 1, 0, 1], 2**32 - 2, 0),  # wraps around
+    ([2**32 - 1, 2], 2**32 - 1, 2),
+])
+def test_sequence_gaps_are_counted_as_lost(seqs: list[int], start: int, lost: int) -> None:
+    data = [datagram(*[packet(4, s, b"p", ipv4(100)) for s in seqs])]
+    got, ref = tally_all(data, start), reference(data, start)
+    assert got == ref
+    assert got[2] == lost and got[1] == (seqs[-1] + 1) % 2**32
+    assert got[0][b"p\0"] == [len(seqs), 100 * len(seqs)]
+
+
+def test_packets_without_sequence_numbers_count_no_loss() -> None:
+    data = [datagram(packet(4, None, b"p", ipv4(40)), packet(4, None, b"p", ipv4(40)))]
+    assert tally_all(data, 7) == reference(data, 7) == ({b"p\0": [2, 80]}, 7, 0)
+
+
+def test_truncated_and_foreign_messages_are_skipped() -> None:
+    good = packet(2, 0, b"ok", ipv4(50))
+    done = bytes.fromhex("14000000030002000000000000000000") + bytes(4)  # NLMSG_DONE
+    data = datagram(good, done, good.replace(b"ok", b"OK"))
+    assert tally_all([data])[0] == {b"ok\0": [1, 50], b"OK\0": [1, 50]}
+    cut = data[: len(good) + len(done) + 30]  # the last message is cut short: ignored
+    assert tally_all([cut])[0] == {b"ok\0": [1, 50]}
+
+
+def test_cap_callback_decides_where_new_prefixes_go() -> None:
+    overflow = [0, 0]
+    counts: dict[bytes, list[int]] = {}
+
+    def admit(raw: bytes) -> list[int]:
+        if len(counts) < 2:
+            c = counts[raw] = [0, 0]
+            return c
+        return overflow
+
+    data = datagram(*[packet(1, i, f"p{i % 5}".encode(), ipv4(10)) for i in range(10)])
+    assert nflog.tally(data, counts, admit, 0) == (10, 0, 10)
+    assert counts == {b"p0\0": [2, 20], b"p1\0": [2, 20]} and overflow == [6, 60]
+    assert nflog.prefix_text(b"p0\0") == "p0" and nflog.prefix_text(b"\xff\0") == "\udcff"
+
+
+def test_attributes_in_any_order_and_broken_lengths() -> None:
+    from nfacct_exporter.netlink import messages
+
+    msg = messages.nflog_packet_msg()
+    msg["attrs"] = [("NFULA_IFINDEX_INDEV", 1), ("NFULA_SEQ", 0), ("NFULA_PREFIX", "late"),
+                    ("NFULA_PACKET_HDR", {"hw_protocol": 0x86DD, "hook": 1}),
+                    ("NFULA_PAYLOAD", ipv6(100))]
+    late = messages.encode(msg, messages.ULOG_PACKET, 0, 0, res_id=1)
+    assert tally_all([datagram(late)]) == reference([datagram(late)])
+    broken = bytearray(packet(1, 1, b"bad", ipv4(70)))
+    broken[28:30] = (2).to_bytes(2, "little")  # the PREFIX attribute claims 2 bytes: stop there
+    data = [datagram(late, bytes(broken), packet(1, 2, b"ok", ipv4(30)))]
+    got = tally_all(data)
+    assert got == ({b"late\0": [1, 140], nflog.EMPTY: [1, 0], b"ok\0": [1, 30]}, 3, 1)
