@@ -172,3 +172,38 @@ def test_real_prometheus_scrapes_with_the_readme_config(ns, tmp_path, monkeypatc
     p.wait_query('up{job="nfacct"} == 1')
     result = p.wait_query('nfacct_packets_total{name="ipv4.readme"}')
     assert result[0]["value"][1] == "0"
+
+
+def test_endpoints_methods_and_auth_over_plain_http(ns, tmp_path) -> None:  # noqa: ANN001
+    """/ and /metrics only, GET and HEAD only; basic auth works without TLS too."""
+    import base64
+    import http.client
+
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  u: '{bcrypt_hash('pw')}'\n")
+    d = Daemon(ns, tmp_path, CONFIG, ("--web.config.file", str(tmp_path / "web.yml")))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"u:pw").decode()}
+
+    def req(method: str, path: str, headers: dict) -> tuple[int, dict, bytes]:
+        def go() -> tuple[int, dict, bytes]:
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5)
+            try:
+                c.request(method, path, headers=headers)
+                r = c.getresponse()
+                return r.status, dict(r.headers), r.read()
+            finally:
+                c.close()
+        return ns.call(go)
+
+    d.wait_until(lambda: req("GET", "/metrics", auth)[0] == 200)
+    status, _, body = req("GET", "/", auth)
+    assert status == 200 and b'href="/metrics"' in body
+    assert req("GET", "/metrics?x=1", auth)[0] == 200
+    assert req("GET", "/metricsx", auth)[0] == 404
+    status, headers, body = req("HEAD", "/metrics", auth)
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        status, headers, _ = req(method, "/metrics", auth)
+        assert (status, headers.get("Allow")) == (405, "GET, HEAD"), method
+    status, headers, _ = req("GET", "/metrics", {})
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert req("POST", "/metrics", {})[0] == 401  # credentials first, then the method
