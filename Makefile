@@ -40,6 +40,8 @@ demo: deps
 
 bench: deps
 	$(PY) bench/nfacct_poll.py
+	$(PY) bench/nflog_rate.py
+	$(PY) bench/graphite_delivery.py
 
 clean:
 	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules

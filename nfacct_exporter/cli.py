@@ -5,7 +5,7 @@ import errno
 import logging
 import sys
 
-from nfacct_exporter import __version__, config, webconfig
+from nfacct_exporter import __version__, config, tuning, webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
 from nfacct_exporter.http import WebConfigSource
 from nfacct_exporter.netlink.nflog import BindError
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(cfg: config.Config, listen_override: str | None = None,
         web: webconfig.WebConfig | None = None) -> int:
     """The daemon (daemon.py): start-up failures are one line and exit code 1."""
+    tuning.for_daemon()  # before any thread starts
     source = WebConfigSource(web, logging.getLogger("nfacct_exporter.web")) if web \
         else None
     daemon = Daemon(cfg, listen_override, source, lambda e, c: netlink_problem(e, c.netns))

@@ -32,7 +32,7 @@ class GraphiteConfig:
     mode: str = "total"  # total: cumulative counters; delta: increments per poll (ulogd style)
     timeout: float = 5.0
     # 64 MiB: a 10k-object poll is ~1.2 MB of lines, so >= 9 minutes at pollinterval 10 even
-    # uncompressed; polls waiting during an outage are kept zlib-compressed (~5x), ~45 minutes.
+    # uncompressed; polls waiting during an outage are kept zlib-compressed (4-5x), ~40 minutes.
     backlog_memcap: int = 64 * 1024 * 1024
     tags: bool = False
     flush_grace: float = 5.0  # seconds SIGTERM waits for the backlog to reach carbon

@@ -207,11 +207,19 @@ class Daemon:
                 self._start_pipeline(self.current)
                 raise ReloadFailed(self.problem(e, cfg)) from None
             self._start_pipeline(new)
-            self.current = new
+            self._publish(new)
             return
         self._start_pipeline(new)
-        self.current = new
+        self._publish(new)
         old.stop(successor=new)  # undelivered Graphite lines move to the new sender
+
+
+    def _publish(self, new: pipeline.Pipeline) -> None:
+        """Mark the reload successful before scrapes can see the new pipeline, so no scrape
+        shows new series beside a stale reload gauge."""
+        self.reload_state.successful = True
+        self.reload_state.success_time = time.time()
+        self.current = new
 
 
 class _NothingRuns(Exception):

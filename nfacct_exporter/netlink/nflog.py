@@ -1,8 +1,9 @@
 """The NFLOG hot path: bind a group, and tally logged packets straight from the datagram bytes.
 
-Why by hand: pyroute2's message classes parse ~8–14k packets/s, a ``struct`` walk on a raw socket
-~200k/s and more. ``messages.nflog_config_msg`` still builds the CONFIG message, and the tests
-check ``tally`` against ``messages.nflog_packet_msg`` on the same (kernel-made) bytes.
+Why by hand: pyroute2's message classes parse ~8–14k packets/s; an attribute walk with ``struct``
+~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s.
+``messages.nflog_config_msg`` still builds the CONFIG message, and the tests check ``tally``
+against ``messages.nflog_packet_msg`` on the same (kernel-made and synthetic) bytes.
 
 Only what counting needs is read from each packet: the prefix, the per-group sequence number
 (NFULNL_CFG_F_SEQ, to count what the kernel could not deliver) and the IP length field of the
@@ -21,7 +22,11 @@ from nfacct_exporter.netlink import messages
 from nfacct_exporter.netlink.socket import NetfilterSocket
 
 COPY_RANGE = 8  # bytes of each packet the kernel copies to us: enough for both length fields
-NLBUFSIZ_MAX = 131072  # the kernel's cap on one batch datagram
+# Kernel batch size: alloc_skb() rounds up to a power of two after adding its ~320-byte tail, so
+# 64 KiB - 1 KiB is one order-4 GFP_ATOMIC allocation per batch (~470 of our packets), while the
+# kernel's maximum (128 KiB) would become an order-6 one (256 KiB) for no gain: measured, the
+# receive buffer holds the same number of packets either way.
+NLBUFSIZ = 64 * 1024 - 1024
 EMPTY = b"\0"  # prefix key of a packet logged without prefix (same as an empty prefix)
 
 NFULA_PACKET_HDR = 1
@@ -71,7 +76,7 @@ def has_net_admin() -> bool:
 
 
 def config_request(group: int, seq: int, qthreshold: int, qtimeout: int,
-                   nlbufsiz: int = NLBUFSIZ_MAX) -> bytes:
+                   nlbufsiz: int = NLBUFSIZ) -> bytes:
     """BIND ``group`` and configure it in one message: packet copy of ``COPY_RANGE`` bytes,
     batches of up to ``qthreshold`` packets / ``nlbufsiz`` bytes flushed after ``qtimeout``
     hundredths of a second, and per-group sequence numbers."""
@@ -105,12 +110,16 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
     its cardinality cap there). ``expect`` is the next sequence number the group should send;
     a jump counts the skipped packets as lost (the kernel dropped them: socket buffer full).
     Bytes are the IP packet length (0 when the payload is too short to hold it, or not IP).
+
+    Fast path: packets logged by one rule share one attribute layout, so each message is tried
+    with the compiled layout of the last message of the same length, header and prefix: one
+    ``struct`` call reads every attribute header, the prefix, the sequence number and the IP
+    length fields, and the message is taken only if every header (type and length, so every
+    offset) is the layout's: exactly what the attribute walk would read, at ~60% of its cost.
     """
     unpack_hdr = _HDR.unpack_from
-    unpack_attr = _ATTR.unpack_from
-    unpack32 = _BE32.unpack_from
+    layouts = _LAYOUTS
     packet_type = messages.ULOG_PACKET
-    hdr_t, prefix_t, seq_t, payload_t = NFULA_PACKET_HDR, NFULA_PREFIX, NFULA_SEQ, NFULA_PAYLOAD
     off = lost = packets = 0
     total = len(data)
     while off + 20 <= total:
@@ -119,35 +128,23 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
         if length < 20 or end > total:
             break
         if mtype == packet_type:
-            prefix = EMPTY
-            seq = -1
-            size = 0
-            a = off + 20
-            # The kernel writes PACKET_HDR (8 bytes) first and PREFIX next: read those two
-            # without the loop (-13% per packet); the loop still takes any attribute anywhere.
-            if a + 12 <= end and data[a + 2] == hdr_t and data[a] == 8:
-                a += 8
-                alen = data[a] | data[a + 1] << 8
-                if data[a + 2] == prefix_t and data[a + 3] == 0 and 4 <= alen <= end - a:
-                    prefix = data[a + 4 : a + alen]
-                    a += (alen + 3) & ~3
-            while a + 4 <= end:
-                alen, atype = unpack_attr(data, a)
-                if alen < 4:
-                    break
-                if atype == seq_t:  # (no 0x3FFF mask: only the nested NFULA_CT has flags)
-                    seq = unpack32(data, a + 4)[0]
-                elif atype == payload_t:
-                    if alen >= 8:
-                        version = data[a + 4] >> 4
-                        if version == 4:
-                            size = data[a + 6] << 8 | data[a + 7]
-                        elif version == 6 and alen >= 10:
-                            size = (data[a + 8] << 8 | data[a + 9]) + 40
-                    break  # the kernel puts the payload last
-                elif atype == prefix_t:
-                    prefix = data[a + 4 : a + alen]
-                a += (alen + 3) & ~3
+            prefix = None
+            if length >= 32:
+                k = off + 28  # where the kernel puts NFULA_PREFIX, after NFULA_PACKET_HDR
+                key = (length, data[off + 20 : k + (data[k] | data[k + 1] << 8)])
+                lay = layouts.get(key, False)
+                if lay is False:
+                    if len(layouts) >= LAYOUTS_MAX:
+                        layouts.clear()
+                    lay = layouts[key] = _layout(data, off, end)
+                if lay is not None:
+                    unpack, head, i_seq, payload_hdr, raw_prefix = lay
+                    v = unpack(data, off)
+                    if v[:i_seq] == head and v[i_seq + 1] == payload_hdr:
+                        prefix, seq, version = raw_prefix, v[i_seq], v[-3] >> 4
+                        size = v[-2] if version == 4 else v[-1] + 40 if version == 6 else 0
+            if prefix is None:
+                prefix, seq, size = _walk(data, off + 20, end)
             c = counts.get(prefix)
             if c is None:
                 c = admit(prefix)
@@ -160,6 +157,72 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
                 expect = (seq + 1) & 0xFFFFFFFF
         off += (length + 3) & ~3
     return expect, lost, packets
+
+
+def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
+    """(raw prefix, seq or -1, IP length) of the message whose attributes span [a, end)."""
+    prefix, seq, size = EMPTY, -1, 0
+    unpack_attr = _ATTR.unpack_from
+    while a + 4 <= end:
+        alen, atype = unpack_attr(data, a)
+        if alen < 4 or a + alen > end:
+            break
+        atype &= 0x3FFF
+        if atype == NFULA_PREFIX:
+            prefix = data[a + 4 : a + alen]
+        elif atype == NFULA_SEQ and alen >= 8:
+            seq = _BE32.unpack_from(data, a + 4)[0]
+        elif atype == NFULA_PAYLOAD:
+            if alen >= 8:
+                version = data[a + 4] >> 4
+                if version == 4:
+                    size = data[a + 6] << 8 | data[a + 7]
+                elif version == 6 and alen >= 10:
+                    size = (data[a + 8] << 8 | data[a + 9]) + 40
+            break  # the kernel puts the payload last
+        a += (alen + 3) & ~3
+    return prefix, seq, size
+
+
+_Layout = tuple[Callable[[bytes, int], tuple], tuple, int, bytes, bytes]
+_LAYOUTS: dict[tuple[int, bytes], _Layout | None] = {}  # only the listener thread writes it
+LAYOUTS_MAX = 4096
+
+
+def _layout(data: bytes, off: int, end: int) -> _Layout | None:
+    """Compile the layout of the message at ``off`` → (unpack_from, the values every message of
+    this layout has before its seq, index of the seq, payload attribute header, raw prefix).
+    None when the fast path does not apply: no seq, or the seq not followed by a last payload
+    attribute holding the 6 bytes both IP length fields need."""
+    fmt, head, i_seq, prefix = [">20x"], [], -1, EMPTY
+    a = off + 20
+    while a + 4 <= end:
+        alen, atype = _ATTR.unpack_from(data, a)
+        if alen < 4 or a + alen > end:
+            return None
+        atype &= 0x3FFF  # as _walk does
+        step = (alen + 3) & ~3
+        if i_seq >= 0:  # the attribute after the seq: it must be the payload, last
+            if atype != NFULA_PAYLOAD or alen < 10 or a + step != end:
+                return None
+            fmt.append("4sBxHH")  # header, version byte, IPv4 total length, IPv6 payload length
+            return (struct.Struct("".join(fmt)).unpack_from, tuple(head), i_seq,
+                    data[a : a + 4], prefix)
+        fmt.append("4s")
+        head.append(data[a : a + 4])
+        if atype == NFULA_PREFIX:
+            prefix = data[a + 4 : a + alen]
+            fmt.append(f"{alen - 4}s{step - alen}x")
+            head.append(prefix)
+        elif atype == NFULA_SEQ and alen == 8:
+            fmt.append("I")
+            i_seq = len(head)
+        elif atype in (NFULA_SEQ, NFULA_PAYLOAD):
+            return None
+        else:
+            fmt.append(f"{step - 4}x")
+        a += step
+    return None
 
 
 def prefix_text(raw: bytes) -> str:

@@ -56,6 +56,8 @@ class CarbonSender(graphyte.Sender):
         self._halt = False
         self._thread = threading.Thread(target=self._run, name="carbon-sender", daemon=True)
         self.lines_sent = 0
+        self._failures = 0  # in a row; only the first, then every 20th, is a warning
+        self._drop_logged = -1e9
         self.connect_failures = 0
         self.send_failures = 0
 
@@ -101,9 +103,10 @@ class CarbonSender(graphyte.Sender):
         with self._cond:
             dropped = self.backlog.push(Chunk.of(data))
             self._cond.notify()
-        if dropped:
-            log.warning("graphite: backlog over %d bytes, dropped the %d oldest lines",
-                        self.backlog.memcap, dropped)
+        if dropped and time.monotonic() - self._drop_logged > 60:  # once a minute at most
+            self._drop_logged = time.monotonic()
+            log.warning("graphite: backlog over %d bytes: dropping the oldest polls (%d lines "
+                        "so far)", self.backlog.memcap, self.backlog.dropped)
 
     def stop(self, grace: float = 5.0) -> None:
         """Flush for at most ``grace`` seconds (retrying at once, not after the backoff), close."""
@@ -249,7 +252,10 @@ class CarbonSender(graphyte.Sender):
                             max(1, int(self.timeout * 1000)))
             sock.settimeout(self.timeout)
             self._sock = sock
-            log.info("graphite: connected to %s:%s", self.host, self.port)
+            log.log(logging.WARNING if self._failures else logging.INFO,
+                    "graphite: connected to %s:%s%s", self.host, self.port,
+                    f" after {self._failures} failed attempts" if self._failures else "")
+            self._failures = 0
         return self._sock
 
     @staticmethod
@@ -280,9 +286,11 @@ class CarbonSender(graphyte.Sender):
         """Schedule the next attempt after a jittered, capped, exponential backoff."""
         delay = self._backoff * random.uniform(0.8, 1.2)
         self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+        self._failures += 1
         if why:
-            log.warning("graphite: %s:%s: %s; retrying in %.1fs", self.host, self.port, why,
-                        delay)
+            log.log(logging.WARNING if self._failures % 20 == 1 else logging.DEBUG,
+                    "graphite: %s:%s: %s; retrying in %.1fs (%d lines waiting)", self.host,
+                    self.port, why, delay, self.backlog.lines)
         with self._cond:  # while stopping, keep trying within the grace time
             self._retry_at = time.monotonic() + (min(delay, 0.2) if self._stopping else delay)
 

@@ -19,9 +19,10 @@ _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter(
 class NfacctLines:
     """NFACCT objects → two lines each (``.pkts`` and ``.bytes``), one bytes chunk per poll.
 
-    As in ``prometheus.NfacctRenderer``: a bytes template (``<path>.pkts %d %d`` per line) rebuilt
-    only when the object names change, filled by one ``%`` with values and timestamps: ~1.7 ms for
-    10k objects instead of ~2.4 ms formatting each line plus ~1 ms encoding.
+    As in ``prometheus.NfacctRenderer``: a bytes template (``<path>.pkts %d %s`` per line) rebuilt
+    only when the object names change, filled by one ``%`` with the values and the poll's
+    timestamp (formatted once; ``%s`` of bytes is a copy): ~1.7 ms for 10k objects instead of
+    ~2.4 ms formatting each line plus ~1 ms encoding.
     """
 
     def __init__(self, cfg: GraphiteConfig, rules: tuple[naming.LabelRule, ...]) -> None:
@@ -29,32 +30,27 @@ class NfacctLines:
         self.delta = cfg.mode == "delta"
         self.tags = cfg.tags
         self.rules = rules
-        self._paths: dict[str, tuple[str, str]] = {}
+        self._rows: dict[str, bytes] = {}
         self._names: list[str] = []
         self._template = b""
         self._last: tuple[list[str], list[int], list[int]] | None = None  # delta: last poll
 
-    def paths(self, name: str) -> tuple[str, str]:
-        """(pkts path, bytes path) for one name, tags appended in tagged mode; cached."""
-        p = self._paths.get(name)
-        if p is None:
+    def row(self, name: str) -> bytes:
+        """The template's two lines for one name (tags appended in tagged mode); cached."""
+        row = self._rows.get(name)
+        if row is None:
             base = f"{self.prefix}.{naming.graphite_name(name)}"
             suffix = ""
             if self.tags:
                 labels = naming.map_labels(self.rules, name)
                 suffix = "".join(f";{k}={naming.graphite_component(v)}"
                                  for k, v in sorted(labels.items()))
-            if len(self._paths) > 1_000_000:
-                self._paths.clear()
-            p = self._paths[name] = (f"{base}.pkts{suffix} ", f"{base}.bytes{suffix} ")
-        return p
-
-    def _build(self, names: list[str]) -> bytes:
-        rows = []
-        for name in names:
-            p, b = (path.replace("%", "%%") for path in self.paths(name))  # literal in a template
-            rows.append(f"{p}%d %d\n{b}%d %d\n")
-        return "".join(rows).encode("utf-8")
+            if len(self._rows) > 1_000_000:
+                self._rows.clear()
+            p, b = (f"{base}.{kind}{suffix}".replace("%", "%%")  # % is literal in a template
+                    for kind in ("pkts", "bytes"))
+            row = self._rows[name] = f"{p} %d %s\n{b} %d %s\n".encode()
+        return row
 
     def chunk(self, snapshot: Snapshot) -> bytes:
         """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
@@ -70,8 +66,8 @@ class NfacctLines:
                 return b""  # no baseline yet: the first poll only records one
             pkts, nbytes = _increase(last, names, pkts, nbytes)
         if names != self._names:
-            self._names, self._template = names, self._build(names)
-        values = [int(snapshot.time)] * (4 * len(objects))
+            self._names, self._template = names, b"".join(map(self.row, names))
+        values: list[int | bytes] = [b"%d" % int(snapshot.time)] * (4 * len(objects))
         values[0::4] = pkts
         values[2::4] = nbytes
         return self._template % tuple(values)

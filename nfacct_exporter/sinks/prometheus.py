@@ -1,8 +1,9 @@
-"""Prometheus text exposition of the counters, rendered once per poll and served as bytes.
+"""Prometheus text exposition of the counters, rendered at most once per poll, served as bytes.
 
 Rendering 10,000 objects through prometheus_client's collector path takes ~100 ms here, so the
-counter families are rendered by hand once per poll (label text cached per name) and scrapes only
-copy bytes. prometheus_client still renders the exporter's own metrics (``self_metrics``).
+counter families are rendered by hand, at most once per poll (label text cached per name), and
+scrapes only copy bytes. prometheus_client still renders the exporter's own metrics
+(``self_metrics``).
 Sample of what ``NfacctRenderer.render`` produces (HELP lines shortened)::
 
     # HELP nfacct_packets_total Packets counted by the NFACCT object (...).
@@ -14,6 +15,7 @@ Sample of what ``NfacctRenderer.render`` produces (HELP lines shortened)::
 """
 
 import gzip
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from operator import attrgetter
@@ -24,6 +26,7 @@ from nfacct_exporter import naming
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+log = logging.getLogger(__name__)
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
 
@@ -166,26 +169,42 @@ class NflogRenderer:
 
 
 class PrometheusSink:
-    """Keeps the latest rendered exposition; HTTP threads read it, never the kernel."""
+    """Keeps the latest poll's snapshot and serves it; HTTP threads never touch the kernel.
+
+    The counter families are rendered at the first scrape after a poll, once, and kept for the
+    scrapes until the next poll: a poll nobody scrapes (pollinterval 1 s, scrapes every 15 s)
+    costs nothing here, instead of ~2 ms per 10k objects on the poller thread.
+    """
 
     def __init__(self, renderers: dict[str, Callable[[Reading], str | bytes]],
                  registry: CollectorRegistry) -> None:
         self.renderers = renderers
         self.registry = registry  # the exporter's own metrics, rendered per scrape
-        self._body = b""
+        self._snapshot: Snapshot | None = None
+        self._body: bytes | None = b""  # None: not rendered yet for this snapshot
         self._gzipped: bytes | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # renderers keep caches: one render at a time
 
     def publish(self, snapshot: Snapshot) -> None:
-        parts = []
-        for source, render in self.renderers.items():
-            reading = snapshot.get(source)
-            if reading is not None and reading.ok:
-                text = render(reading)
-                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
-        body = b"".join(parts)
         with self._lock:
-            self._body, self._gzipped = body, None
+            self._snapshot, self._body, self._gzipped = snapshot, None, None
+
+    def _counters(self) -> bytes:
+        """The last snapshot's families, rendered on first use (called with the lock held)."""
+        if self._body is None:
+            parts = []
+            for source, render in self.renderers.items():
+                reading = self._snapshot.get(source) if self._snapshot else None
+                if reading is None or not reading.ok:
+                    continue
+                try:
+                    text = render(reading)
+                except Exception:  # a renderer bug must not take the other families down
+                    log.exception("rendering %s failed", source)
+                    continue
+                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
+            self._body = b"".join(parts)
+        return self._body
 
     def exposition(self, gzipped: bool = False) -> bytes:
         """The counters from the last poll followed by the exporter's own metrics.
@@ -193,10 +212,12 @@ class PrometheusSink:
         gzip output is two gzip members (cached counters + fresh self-metrics): a valid stream.
         """
         own = generate_latest(self.registry)
-        if not gzipped:
-            return self._body + own
         with self._lock:
-            if self._gzipped is None:
-                self._gzipped = gzip.compress(self._body, compresslevel=1)
+            body = self._counters()
+            if gzipped and self._gzipped is None:
+                self._gzipped = gzip.compress(body, compresslevel=1)
             cached = self._gzipped
+        if not gzipped:
+            return body + own
+        assert cached is not None
         return cached + gzip.compress(own, compresslevel=1)

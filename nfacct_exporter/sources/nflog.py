@@ -37,7 +37,7 @@ from nfacct_exporter.snapshot import Reading
 log = logging.getLogger(__name__)
 
 ALIASES_MAX = 65536  # overflowed prefixes remembered per group (so they skip the regexes)
-RECV_SIZE = 4 * nflog.NLBUFSIZ_MAX
+RECV_SIZE = 1 << 18  # more than any batch datagram (nflog.NLBUFSIZ)
 
 
 class NflogCount(NamedTuple):
@@ -86,8 +86,9 @@ class _Group:
             self.names[raw] = (text, verdict)
             c = self.counts[raw] = [0, 0]
             return c
-        if self.aliases >= ALIASES_MAX:  # forget the aliases, keep the tracked prefixes
-            self.counts = {k: v for k, v in self.counts.items() if k in self.names}
+        if self.aliases >= ALIASES_MAX:  # forget the aliases (in place: tally holds the dict)
+            for k in [k for k in self.counts if k not in self.names]:
+                del self.counts[k]
             self.aliases = 0
         c = self.overflow.setdefault(verdict, [0, 0])
         self.counts[raw] = c
@@ -152,7 +153,7 @@ class NflogSource:
 
     def _drain(self, g: _Group, buf: bytearray, view: memoryview) -> None:
         recv_into = g.sock.sock.recv_into
-        while True:
+        for _ in range(64):  # then back to poll(): other groups and stop() get their turn
             try:
                 n = recv_into(buf)
             except BlockingIOError:

@@ -127,13 +127,13 @@ def test_starts_with_carbon_down_and_delivers_later(ns, exporter, tmp_path) -> N
         assert s[("nfacct_up", frozenset())] == 1
         assert s[("nfacct_exporter_graphite_connected", frozenset())] == 0
         assert s[("nfacct_exporter_graphite_backlog_lines", frozenset())] > 0
-        time.sleep(2)
+        time.sleep(3)
         started = time.time()
         carbon.start()
         until(lambda: exp.samples()[("nfacct_exporter_graphite_connected", frozenset())] == 1,
               timeout=20, what="reconnect")
         time.sleep(2)
     want = expected_points(rec.polls, "ipv4.ntp", 0)
-    assert sum(t < started - 1 for t in want) >= 3, "polls from before carbon was up"
+    assert sum(t < started for t in want) >= 3, "polls from before carbon was up"
     wait_delivered(carbon, f"{PREFIX}.ipv4.ntp.pkts", want)
     assert carbon.problems() == []

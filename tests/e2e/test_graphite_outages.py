@@ -62,9 +62,10 @@ def test_black_holed_carbon_stalls_nothing_and_loses_nothing(ns, carbon, exporte
               and gauge(exp, "nfacct_exporter_graphite_connected") == 1, 40, "drain")
     during = [(t, d, s) for t, d, s in rec.scrapes if start + 1 < t < end]
     assert len(during) > 30
-    assert max(d for _, d, _ in during) < 0.5, "a scrape waited"
-    for t, _, s in during:  # the served poll is never older than one interval (plus slack)
-        assert t - s[("nfacct_exporter_last_poll_timestamp_seconds", frozenset())] < 1.0
+    # (ulogd2 stalled ~27 s here; thresholds leave room for a loaded 2-core CI machine)
+    assert max(d for _, d, _ in during) < 1.0, "a scrape waited"
+    for t, _, s in during:  # the served poll is never older than ~one interval
+        assert t - s[("nfacct_exporter_last_poll_timestamp_seconds", frozenset())] < 1.5
     assert max(s.get(("nfacct_exporter_graphite_backlog_lines", frozenset()), 0)
                for _, _, s in during) > 0, "the black hole held lines back"
     assert sum(start < t < end for t in rec.polls) >= 20

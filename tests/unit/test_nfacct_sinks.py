@@ -2,10 +2,12 @@
 line-by-line rendering, across polls where names come, go and reorder, and for hostile names
 (``%`` included: it is literal text inside a ``%`` template)."""
 
+import gzip
 import random
 
 import pytest
 from conftest import parse_exposition
+from prometheus_client import CollectorRegistry
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
@@ -70,12 +72,33 @@ def test_prometheus_text_equals_the_values_of_each_poll() -> None:
 
 def test_prometheus_sink_joins_bytes_and_text_renderers() -> None:
     records = polls(1)[0]
-    sink = PrometheusSink({"nfacct": NfacctRenderer(RULES).render,
-                           "other": lambda r: "# TYPE other gauge\nother 1\n"}, registry=None)
+    calls = []
+
+    def other(r: Reading) -> str:
+        calls.append(r)
+        return "# TYPE other gauge\nother 1\n"
+
+    sink = PrometheusSink({"nfacct": NfacctRenderer(RULES).render, "other": other},
+                          CollectorRegistry())
     sink.publish(Snapshot(1, 0.0, 0.0, {"nfacct": Reading("nfacct", True, 0.0, records),
                                         "other": Reading("other", True, 0.0)}))
-    assert sink._body.endswith(b"\n# TYPE other gauge\nother 1\n")
-    assert sink._body.startswith(b"# HELP nfacct_packets_total ")
+    assert calls == []  # nothing is rendered until a scrape wants it
+    body = sink.exposition()
+    assert body.endswith(b"\n# TYPE other gauge\nother 1\n")
+    assert body.startswith(b"# HELP nfacct_packets_total ")
+    assert sink.exposition() == body and gzip.decompress(sink.exposition(gzipped=True)) == body
+    assert len(calls) == 1  # once per poll, however many scrapes
+
+
+def test_prometheus_sink_serves_the_other_families_when_a_renderer_fails() -> None:
+    def broken(r: Reading) -> str:
+        raise ValueError("bug")
+
+    sink = PrometheusSink({"broken": broken, "nfacct": NfacctRenderer(RULES).render},
+                          CollectorRegistry())
+    sink.publish(Snapshot(1, 0.0, 0.0, {"broken": Reading("broken", True, 0.0),
+                                        "nfacct": Reading("nfacct", True, 0.0, polls(1)[0])}))
+    assert sink.exposition().startswith(b"# HELP nfacct_packets_total ")
 
 
 def plain_lines(records: tuple[NfacctObject, ...], values: list[tuple[int, int]], ts: int,

@@ -93,3 +93,71 @@ def test_attributes_in_any_order_and_broken_lengths() -> None:
     data = [datagram(late, bytes(broken), packet(1, 2, b"ok", ipv4(30)))]
     got = tally_all(data)
     assert got == ({b"late\0": [1, 140], nflog.EMPTY: [1, 0], b"ok\0": [1, 30]}, 3, 1)
+
+
+def raw_packet(attrs: list) -> bytes:
+    from nfacct_exporter.netlink import messages
+
+    msg = messages.nflog_packet_msg()
+    msg["attrs"] = attrs
+    return messages.encode(msg, messages.ULOG_PACKET, 0, 0, res_id=1)
+
+
+def test_same_length_and_prefix_but_another_layout_is_not_misread() -> None:
+    """The fast path's cache key (length, header, prefix) is shared by these two messages; only
+    the full header check tells them apart."""
+    hdr = ("NFULA_PACKET_HDR", {"hw_protocol": 0x0800, "hook": 1})
+    a = raw_packet([hdr, ("NFULA_PREFIX", "p"), ("NFULA_MARK", 7), ("NFULA_SEQ", 0),
+                    ("NFULA_PAYLOAD", ipv4(100))])
+    b = raw_packet([hdr, ("NFULA_PREFIX", "p"), ("NFULA_SEQ", 1), ("NFULA_MARK", 0x0C000800),
+                    ("NFULA_PAYLOAD", ipv4(200))])
+    c = raw_packet([hdr, ("NFULA_PREFIX", "p"), ("NFULA_SEQ", 2), ("NFULA_PAYLOAD", ipv4(1)),
+                    ("NFULA_MARK", 3)])
+    assert len(a) == len(b) == len(c)
+    for order in ([a, b, c, a], [b, a, c, b], [c, a, b, c]):
+        nflog._LAYOUTS.clear()
+        data = [datagram(*order)]
+        assert tally_all(data)[0] == reference(data)[0]
+
+
+def test_fast_path_equals_reference_on_random_layouts() -> None:
+    import random
+
+    rnd = random.Random(3)
+    others = [("NFULA_MARK", lambda: rnd.getrandbits(32)),
+              ("NFULA_IFINDEX_INDEV", lambda: rnd.randint(1, 9)),
+              ("NFULA_IFINDEX_OUTDEV", lambda: rnd.randint(1, 9)),
+              ("NFULA_HWADDR", lambda: bytes(rnd.getrandbits(8) for _ in range(12))),
+              ("NFULA_TIMESTAMP", lambda: bytes(16)), ("NFULA_UID", lambda: 0),
+              ("NFULA_SEQ_GLOBAL", lambda: rnd.getrandbits(32))]
+    payloads = [lambda: ipv4(rnd.randint(20, 65535)), lambda: ipv6(rnd.randint(0, 65535)),
+                lambda: ipv4(rnd.randint(20, 99))[:rnd.randint(0, 8)], lambda: bytes(8)]
+    templates = []
+    for _ in range(12):
+        middle = rnd.sample(others, rnd.randint(0, 4))
+        templates.append((rnd.choice([None, "", "web", 'q"uote\\', "x" * 40]), middle,
+                          rnd.random() < 0.9, rnd.choice(payloads)))
+    seq = 0
+    for _ in range(20):
+        msgs = []
+        for _ in range(rnd.randint(1, 60)):
+            prefix, middle, has_seq, payload = rnd.choice(templates)
+            attrs: list = [("NFULA_PACKET_HDR", {"hw_protocol": 0x0800, "hook": 1})]
+            if prefix is not None:
+                attrs.append(("NFULA_PREFIX", prefix))
+            attrs += [(name, make()) for name, make in middle]
+            if has_seq:
+                seq += rnd.choice([1, 1, 1, 2, 50])
+                attrs.append(("NFULA_SEQ", seq))
+            attrs.append(("NFULA_PAYLOAD", payload()))
+            msgs.append(raw_packet(attrs))
+        data = [datagram(*msgs)]
+        assert tally_all(data) == reference(data)
+
+
+def test_layout_cache_is_bounded(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(nflog, "LAYOUTS_MAX", 5)
+    nflog._LAYOUTS.clear()
+    data = [datagram(*[packet(1, i, f"p{i}".encode(), ipv4(60)) for i in range(40)])]
+    assert tally_all(data) == reference(data)
+    assert len(nflog._LAYOUTS) <= 5
