@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from nfacct_exporter import counters as declared
-from nfacct_exporter import naming, nflog_config
+from nfacct_exporter import namespaces, naming, nflog_config
 
 DEFAULT_PORT = 9849
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
@@ -37,6 +37,7 @@ class GraphiteConfig:
     tags: bool = False
     flush_grace: float = 5.0  # seconds SIGTERM waits for the backlog to reach carbon
     nflog_prefix: str = "netfilter.nflog"  # <nflog_prefix>.<group>.<verdict>.<prefix>.pkts
+    nft_prefix: str = "netfilter.nft"  # <nft_prefix>.<family>.<table>.<name>.pkts
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Config:
     pollinterval: float = 10.0
     listen: str = DEFAULT_LISTEN
     netns: str | None = None
+    namespaces: tuple[tuple[str, str], ...] = ()  # other namespaces read: (path, netns label)
+    nft_counters: bool = False  # also read nftables named counters
     graphite: GraphiteConfig | None = None
     labels: tuple[naming.LabelRule, ...] = field(default_factory=tuple)
     counters: tuple[declared.Counter, ...] = ()  # declared objects (counters create / rules)
@@ -286,6 +289,8 @@ def from_text(text: str, path: str = "<config>") -> Config:
         "graphite": lambda v: v,
         "labels": lambda v: v,
         "netns": _string,
+        "namespaces": lambda v: v,
+        "nft_counters": _boolean,
         "counters": lambda v: v,
         "nflog": lambda v: v,
     })
@@ -294,6 +299,10 @@ def from_text(text: str, path: str = "<config>") -> Config:
         kwargs["pollinterval"] = top["pollinterval"]
     if "netns" in top:
         kwargs["netns"] = top["netns"]
+    if top.get("namespaces") is not None:
+        kwargs["namespaces"] = namespaces.parse(r, top["namespaces"])
+    if "nft_counters" in top:
+        kwargs["nft_counters"] = top["nft_counters"]
     if top.get("prometheus") is not None:
         prom = r.section(top["prometheus"], "prometheus", {"listen": _listen})
         if "listen" in prom:
@@ -309,6 +318,7 @@ def from_text(text: str, path: str = "<config>") -> Config:
             "tags": _boolean,
             "flush_grace": _seconds,
             "nflog_prefix": _prefix,
+            "nft_prefix": _prefix,
         })
         if "host" not in g and "host" not in top["graphite"]:
             r.error("graphite", _MISSING, "'host' is required when graphite is configured")

@@ -6,16 +6,24 @@ pipeline; it reads ``Pipeline.exposition`` of whichever pipeline is current.
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
-from nfacct_exporter import config
+from nfacct_exporter import config, namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks import self_metrics
 from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, NflogRenderer, PrometheusSink
+from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines, NftLines
+from nfacct_exporter.sinks.prometheus import (
+    NfacctRenderer,
+    NflogRenderer,
+    NftRenderer,
+    PrometheusSink,
+)
 from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.nfacct import NfacctSource
 from nfacct_exporter.sources.nflog import NflogSource
+from nfacct_exporter.sources.nft import NftSource
+from nfacct_exporter.sources.reopening import Reopening
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +57,48 @@ class Pipeline:
             self.carbon.stop(grace if grace is not None else g.flush_grace if g else 0.0)
 
 
+def _sources(cfg: config.Config) -> list[Source]:
+    """One source per kernel interface and namespace. The primary namespace is opened here, so
+    the kernel's refusal (no CAP_NET_ADMIN, a group already bound) stops the start-up; other
+    namespaces are opened by their first poll and retried while missing."""
+    sources: list[Source] = []
+    for i, ns in enumerate(namespaces.plan(cfg.netns, cfg.namespaces)):
+        here: list[Source] = [NfacctSource(ns.path, ns.label)]
+        if cfg.nft_counters:
+            here.append(NftSource(ns.path, ns.label))
+        if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
+            if i == 0:
+                here.append(NflogSource(cfg.nflog, ns.path, ns.label))
+            else:
+                here.append(Reopening("nflog", partial(NflogSource, cfg.nflog, ns.path, ns.label),
+                                      ns.path, ns.label))
+        if i == 0:
+            try:
+                for source in here:
+                    source.open()  # type: ignore[attr-defined]
+            except OSError:
+                for source in here:
+                    source.close()
+                raise
+        sources += here
+    return sources
+
+
 def build(cfg: config.Config) -> Pipeline:
     """Open the sources (raising OSError if the kernel refuses) and connect the sinks."""
-    nfacct = NfacctSource(cfg.netns)
-    nfacct.open()
-    sources: list[Source] = [nfacct]
-    if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
-        nflog = NflogSource(cfg.nflog, cfg.netns)
-        try:
-            nflog.open()  # BindError: one line naming the group (e.g. ulogd holds it)
-        except OSError:
-            nfacct.close()
-            raise
-        sources.append(nflog)
-
+    sources = _sources(cfg)
     poller = Poller(sources, [], cfg.pollinterval)
     carbon = None
     publish = []
     if cfg.graphite is not None:
         g = cfg.graphite
         carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
-        nfacct_lines = NfacctLines(g, cfg.labels)
-        nflog_lines = NflogLines(g)
-        publish.append(lambda snap: carbon.submit(  # both sources' lines: one chunk per poll
-            nfacct_lines.chunk(snap) + nflog_lines.chunk(snap)))
+        lines = [NfacctLines(g, cfg.labels), NflogLines(g), NftLines(g)]
+        publish.append(lambda snap: carbon.submit(  # every source's lines: one chunk per poll
+            b"".join(part.chunk(snap) for part in lines)))
     prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
-                           "nflog": NflogRenderer().render},
+                           "nflog": NflogRenderer().render,
+                           "nft": NftRenderer(cfg.labels).render},
                           self_metrics.registry(poller, carbon))
     poller.publish = [prom.publish, *publish]
     return Pipeline(cfg, poller, prom, carbon)

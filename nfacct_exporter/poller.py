@@ -22,7 +22,7 @@ class Poller:
         self.publish = list(publish)
         self.interval = interval
         self.last: Snapshot | None = None
-        self.errors: dict[str, int] = {s.name: 0 for s in self.sources}
+        self.errors: dict[tuple[str, str | None], int] = {}  # (source, netns label) → failed polls
         self.heartbeat: Callable[[], None] | None = None  # e.g. the systemd watchdog
         self._seq = 0
         self._stop = threading.Event()
@@ -34,9 +34,10 @@ class Poller:
         readings = {}
         for source in self.sources:
             reading = source.read()
-            if not reading.ok:
-                self.errors[source.name] += 1
-            readings[source.name] = reading
+            key = (reading.source, reading.netns)
+            self.errors[key] = self.errors.get(key, 0) + (not reading.ok)
+            readings[reading.source if reading.netns is None
+                     else f"{reading.source}@{reading.netns}"] = reading
         self._seq += 1
         snapshot = Snapshot(self._seq, now, time.perf_counter() - start, readings)
         for publish in self.publish:

@@ -62,14 +62,19 @@ class PollRecorder:
 
 def expected_points(polls: dict[float, dict[str, tuple[float, float]]], name: str,
                     index: int) -> dict[int, float]:
-    """{int(poll time): value} Graphite must hold (a later poll in the same second wins, so the
-    last second is left out: a poll after the recorder stopped may share it)."""
+    """{int(poll time): value} Graphite must hold: a later poll in the same second wins, so a
+    second is expected only when the recorder also saw the poll right after its last one (gap
+    under 1.5 poll intervals): a poll it missed could have overwritten the point. The last
+    second is left out for the same reason."""
+    times = sorted(t for t in polls if name in polls[t])
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    if not gaps:
+        return {}
+    interval = min(gaps)
     out = {}
-    for ts in sorted(polls):
-        if name in polls[ts]:
+    for ts, after in zip(times, times[1:], strict=False):
+        if int(after) > int(ts) and after - ts < 1.5 * interval:  # ts: its second's last poll
             out[int(ts)] = polls[ts][name][index]
-    if out:
-        del out[max(out)]
     return out
 
 

@@ -30,16 +30,19 @@ class NfacctLines:
         self.delta = cfg.mode == "delta"
         self.tags = cfg.tags
         self.rules = rules
-        self._rows: dict[str, bytes] = {}
-        self._names: list[str] = []
+        self._rows: dict[str | tuple[str | None, str], bytes] = {}
+        self._names: list[str] | list[tuple[str | None, str]] = []
         self._template = b""
-        self._last: tuple[list[str], list[int], list[int]] | None = None  # delta: last poll
+        self._last: tuple[list, list[int], list[int]] | None = None  # delta: last poll
 
-    def row(self, name: str) -> bytes:
-        """The template's two lines for one name (tags appended in tagged mode); cached."""
-        row = self._rows.get(name)
+    def row(self, key: str | tuple[str | None, str]) -> bytes:
+        """The template's two lines for one name, or one (netns, name) when several namespaces are
+        read (path ``<prefix>.<netns>.<name>``); tags appended in tagged mode; cached."""
+        row = self._rows.get(key)
         if row is None:
-            base = f"{self.prefix}.{naming.graphite_name(name)}"
+            netns, name = key if isinstance(key, tuple) else (None, key)
+            ns = "" if netns is None else naming.graphite_component(netns) + "."
+            base = f"{self.prefix}.{ns}{naming.graphite_name(name)}"
             suffix = ""
             if self.tags:
                 labels = naming.map_labels(self.rules, name)
@@ -49,16 +52,21 @@ class NfacctLines:
                 self._rows.clear()
             p, b = (f"{base}.{kind}{suffix}".replace("%", "%%")  # % is literal in a template
                     for kind in ("pkts", "bytes"))
-            row = self._rows[name] = f"{p} %d %s\n{b} %d %s\n".encode()
+            row = self._rows[key] = f"{p} %d %s\n{b} %d %s\n".encode()
         return row
 
     def chunk(self, snapshot: Snapshot) -> bytes:
         """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
-        reading = snapshot.get("nfacct")
-        if reading is None or not reading.ok:
+        readings = [r for r in snapshot.all("nfacct") if r.ok]
+        if not readings:
             return b""
-        objects = reading.records
-        names = list(map(_NAME, objects))
+        names: list[str] | list[tuple[str | None, str]]
+        if len(readings) == 1 and readings[0].netns is None:
+            objects = readings[0].records
+            names = list(map(_NAME, objects))  # no tuple per object: -0.4 ms a poll at 10k
+        else:
+            objects = [o for r in readings for o in r.records]
+            names = [(r.netns, o.name) for r in readings for o in r.records]
         pkts, nbytes = list(map(_PACKETS, objects)), list(map(_BYTES, objects))
         if self.delta:
             last, self._last = self._last, (names, pkts, nbytes)
@@ -73,7 +81,7 @@ class NfacctLines:
         return self._template % tuple(values)
 
 
-def _increase(last: tuple[list[str], list[int], list[int]], names: list[str], pkts: list[int],
+def _increase(last: tuple[list, list[int], list[int]], names: list, pkts: list[int],
               nbytes: list[int]) -> tuple[list[int], list[int]]:
     """Per-object increments since ``last``; a new object counts from 0, a value that went down
     (reset by someone else) from 0 too."""
@@ -105,34 +113,39 @@ class NflogLines:
     def __init__(self, cfg: GraphiteConfig) -> None:
         self.prefix = cfg.nflog_prefix
         self.delta = cfg.mode == "delta"
-        self._paths: dict[tuple[int, str | None, str], tuple[str, str]] = {}
+        self._paths: dict[tuple[str | None, int, str | None, str], tuple[str, str]] = {}
         self._last: dict[str, int] | None = None
 
-    def paths(self, group: int, prefix: str | None, verdict: str) -> tuple[str, str]:
+    def base(self, netns: str | None) -> str:
+        """``<nflog_prefix>`` or, with several namespaces, ``<nflog_prefix>.<netns>``."""
+        return self.prefix if netns is None else f"{self.prefix}.{naming.graphite_component(netns)}"
+
+    def paths(self, group: int, prefix: str | None, verdict: str,
+              netns: str | None = None) -> tuple[str, str]:
         """(pkts path, bytes path) of one series, each followed by a space; cached."""
-        key = (group, prefix, verdict)
+        key = (netns, group, prefix, verdict)
         p = self._paths.get(key)
         if p is None:
             if prefix is None:
                 part = self.OVERFLOW
             else:
                 part = naming.graphite_component(prefix) if prefix else self.EMPTY
-            base = f"{self.prefix}.{group}.{verdict}.{part}"
+            base = f"{self.base(netns)}.{group}.{verdict}.{part}"
             p = self._paths[key] = (f"{base}.pkts ", f"{base}.bytes ")
         return p
 
     def values(self, snapshot: Snapshot) -> dict[str, int]:
         """{path + space: cumulative value} for every NFLOG series of the snapshot."""
-        reading = snapshot.get("nflog")
-        if reading is None or not reading.ok:
-            return {}
         out: dict[str, int] = {}
-        for c in reading.records:
-            p, b = self.paths(c.group, c.prefix, c.verdict)
-            out[p] = out.get(p, 0) + c.packets  # equal paths only for equal prefixes: summed
-            out[b] = out.get(b, 0) + c.bytes
-        for g in reading.extra.get("groups", ()):
-            out[f"{self.prefix}.{g.group}.lost.pkts "] = g.lost
+        for reading in snapshot.all("nflog"):
+            if not reading.ok:
+                continue
+            for c in reading.records:
+                p, b = self.paths(c.group, c.prefix, c.verdict, reading.netns)
+                out[p] = out.get(p, 0) + c.packets  # equal paths only for equal prefixes: summed
+                out[b] = out.get(b, 0) + c.bytes
+            for g in reading.extra.get("groups", ()):
+                out[f"{self.base(reading.netns)}.{g.group}.lost.pkts "] = g.lost
         return out
 
     def lines(self, snapshot: Snapshot) -> list[str]:
@@ -155,3 +168,35 @@ class NflogLines:
     def chunk(self, snapshot: Snapshot) -> bytes:
         """This poll's lines as bytes, to append to the NFACCT chunk (one carbon chunk a poll)."""
         return "".join(self.lines(snapshot)).encode("utf-8")
+
+
+class NftLines:
+    """nftables named counters → ``<nft_prefix>.[<netns>.]<family>.<table>.<name>.pkts|bytes``.
+
+    Each part is one ``naming.graphite_component`` (nft names hold no dots worth splitting on).
+    Cumulative values only: ``delta`` mode applies to NFACCT and NFLOG, whose ulogd series it
+    continues; these counters have no ulogd history.
+    """
+
+    def __init__(self, cfg: GraphiteConfig) -> None:
+        self.prefix = cfg.nft_prefix
+        self._paths: dict[tuple, tuple[str, str]] = {}
+
+    def paths(self, netns: str | None, family: str, table: str, name: str) -> tuple[str, str]:
+        key = (netns, family, table, name)
+        p = self._paths.get(key)
+        if p is None:
+            parts = [family, table, name] if netns is None else [netns, family, table, name]
+            base = ".".join([self.prefix, *map(naming.graphite_component, parts)])
+            p = self._paths[key] = (f"{base}.pkts ", f"{base}.bytes ")
+        return p
+
+    def chunk(self, snapshot: Snapshot) -> bytes:
+        ts = f" {int(snapshot.time)}\n"
+        out = []
+        for reading in snapshot.all("nft"):
+            if reading.ok:
+                for c in reading.records:
+                    p, b = self.paths(reading.netns, c.family, c.table, c.name)
+                    out.append(f"{p}{c.packets}{ts}{b}{c.bytes}{ts}")
+        return "".join(out).encode("utf-8")

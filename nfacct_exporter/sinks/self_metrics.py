@@ -33,10 +33,19 @@ class ExporterCollector:
 
     def collect(self) -> Iterator[Metric]:
         snap = self.poller.last
-        nfacct = snap.get("nfacct") if snap else None
-        yield GaugeMetricFamily(
-            "nfacct_up", "Whether the last NFACCT poll succeeded (1) or failed (0).",
-            value=1 if nfacct is not None and nfacct.ok else 0)
+        nfacct = snap.all("nfacct") if snap else []
+        multi = any(r.netns is not None for r in snap.readings.values()) if snap else False
+        ns = ["netns"] if multi else []
+        up = GaugeMetricFamily(
+            "nfacct_up", "Whether the last NFACCT poll succeeded (1) or failed (0).", labels=ns)
+        objects = GaugeMetricFamily(
+            "nfacct_exporter_objects", "NFACCT objects read at the last poll.", labels=ns)
+        for r in nfacct or [None]:
+            labels = [r.netns] if multi and r is not None else []
+            up.add_metric(labels, 1 if r is not None and r.ok else 0)
+            objects.add_metric(labels, len(r.records) if r is not None and r.ok else 0)
+        yield up
+        yield objects
         if snap is not None:
             yield GaugeMetricFamily(
                 "nfacct_exporter_poll_duration_seconds",
@@ -45,13 +54,18 @@ class ExporterCollector:
                 "nfacct_exporter_last_poll_timestamp_seconds",
                 "Wall-clock time of the last poll (the counters' and Graphite points' time).",
                 value=snap.time)
-        yield GaugeMetricFamily(
-            "nfacct_exporter_objects", "NFACCT objects read at the last poll.",
-            value=len(nfacct.records) if nfacct is not None and nfacct.ok else 0)
+            success = GaugeMetricFamily(
+                "nfacct_exporter_source_success",
+                "Whether the source's last read succeeded (1) or failed (0).",
+                labels=["source", *ns])
+            for r in snap.readings.values():
+                success.add_metric([r.source, r.netns or ""][:1 + bool(ns)], 1 if r.ok else 0)
+            yield success
         errors = CounterMetricFamily(
-            "nfacct_exporter_poll_errors", "Polls of a source that failed.", labels=["source"])
-        for source, n in self.poller.errors.items():
-            errors.add_metric([source], n)
+            "nfacct_exporter_poll_errors", "Polls of a source that failed.",
+            labels=["source", *ns])
+        for (source, netns), n in self.poller.errors.items():
+            errors.add_metric([source, netns or ""][:1 + bool(ns)], n)
         yield errors
         if self.carbon is not None:
             yield from self._graphite()

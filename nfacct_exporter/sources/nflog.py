@@ -101,8 +101,10 @@ class NflogSource:
 
     name = "nflog"
 
-    def __init__(self, groups: Sequence[NflogGroup], netns: str | None = None) -> None:
+    def __init__(self, groups: Sequence[NflogGroup], netns: str | None = None,
+                 label: str | None = None) -> None:
         self.netns = netns
+        self.label = label  # the netns label value; None when one namespace is read
         self.cfgs = list(groups)
         self.groups: dict[int, _Group] = {}  # by socket fd
         self.datagrams = 0
@@ -176,7 +178,7 @@ class NflogSource:
         start = time.perf_counter()
         if self._thread is None or not self._thread.is_alive():
             return Reading(self.name, False, time.perf_counter() - start,
-                           error="the NFLOG listener is not running")
+                           error="the NFLOG listener is not running", netns=self.label)
         records: list[NflogCount] = []
         stats: list[NflogGroupStats] = []
         with self._lock:
@@ -192,7 +194,8 @@ class NflogSource:
                 stats.append(NflogGroupStats(grp, g.lost, len(g.names), overflow))
             extra = {"groups": tuple(stats), "datagrams": self.datagrams,
                      "receive_errors": self.receive_errors}
-        return Reading(self.name, True, time.perf_counter() - start, tuple(records), extra=extra)
+        return Reading(self.name, True, time.perf_counter() - start, tuple(records), extra=extra,
+                       netns=self.label)
 
     def close(self) -> None:
         """Stop the listener and close the sockets: the kernel frees the groups."""

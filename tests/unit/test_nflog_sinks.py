@@ -39,7 +39,7 @@ def hostile_records() -> list[NflogCount]:
 
 
 def test_prometheus_labels_come_out_exact() -> None:
-    text = NflogRenderer().render(reading(hostile_records(), lost=4))
+    text = NflogRenderer().render([reading(hostile_records(), lost=4)])
     samples = parse_exposition(text)
     for i, p in enumerate(HOSTILE):
         labels = frozenset({"group": "2", "prefix": p, "verdict": "drop"}.items())
@@ -56,7 +56,7 @@ def test_prometheus_labels_come_out_exact() -> None:
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian prometheus) missing")
 def test_promtool_accepts_hostile_prefixes() -> None:
-    text = NflogRenderer().render(reading(hostile_records()))
+    text = NflogRenderer().render([reading(hostile_records())])
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                           capture_output=True)
     assert lint.returncode == 0, lint.stderr + lint.stdout
@@ -70,7 +70,7 @@ def test_overflow_value_can_never_be_a_real_prefix() -> None:
 def test_prefixes_rendering_alike_are_summed_not_duplicated() -> None:
     # b"\xff" (not UTF-8) renders as the text \xff, like a prefix that is that text
     records = [NflogCount(1, "\udcff", "drop", 1, 10), NflogCount(1, "\\xff", "drop", 2, 20)]
-    text = NflogRenderer().render(reading(records))
+    text = NflogRenderer().render([reading(records)])
     rows = [line for line in text.splitlines() if line.startswith("nflog_packets_total{")]
     assert rows == ['nflog_packets_total{group="1",prefix="\\\\xff",verdict="drop"} 3']
 
