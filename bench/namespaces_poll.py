@@ -20,7 +20,7 @@ carries the ``netns`` of its namespace (each namespace has one object named afte
 
 Namespaces are named ``nfnsb<PID>-…``, created here and deleted at the end (also on Ctrl-C,
 SIGTERM or the time limit); processes are stopped by PID. Needs root, nfacct, iproute2.
-~90 s with the defaults, hard limit ``--timeout``. Run: ``python3 bench/namespaces_poll.py``.
+~70 s with the defaults, hard limit ``--timeout``. Run: ``python3 bench/namespaces_poll.py``.
 """
 
 import argparse
@@ -45,7 +45,6 @@ from nfacct_poll import (
     cpu_seconds,
     memory,
     object_names,
-    sched_seconds,
     scrape,
 )
 from prometheus_client.parser import text_string_to_metric_families
@@ -222,14 +221,14 @@ def window(bench: NsBench, pid: int, port: int, seconds: int, sink: CountingSink
     ref_ip: list[float] = []  # CPU s per round of 20
     ref_bare: list[float] = []
     wall_ip: list[float] = []  # wall s per round of 20
-    cpu_parts: list[float] = []  # exporter CPU s per tick (schedstat, ns precision)
+    cpu_parts: list[float] = []  # exporter CPU s per tick
     sizes: list[int] = []
     lines0 = sink.counts()[0] if sink else 0
     busy0 = machine_busy()
     load0 = os.getloadavg()[0]
-    cpu0, sched0 = cpu_seconds(pid), sched_seconds(pid)
+    cpu0 = cpu_seconds(pid)
     t0 = time.monotonic()
-    last_sched = sched0
+    last = cpu0
     for k in range(seconds):
         time.sleep(max(0.0, t0 + k - time.monotonic()))
         body = scrape(port)
@@ -242,11 +241,11 @@ def window(bench: NsBench, pid: int, port: int, seconds: int, sink: CountingSink
                           for ns in bench.names))
         wall_ip.append(time.perf_counter() - t)
         ref_bare.append(sum(bench.timed(["nfacct", "list"], ns) for ns in bench.names))
-        s = sched_seconds(pid)
-        cpu_parts.append(s - last_sched)
-        last_sched = s
+        c = cpu_seconds(pid)
+        cpu_parts.append(c - last)
+        last = c
     time.sleep(max(0.0, t0 + seconds - time.monotonic()))
-    cpu1, sched1 = cpu_seconds(pid), sched_seconds(pid)
+    cpu1 = cpu_seconds(pid)
     elapsed = time.monotonic() - t0
     busy1 = machine_busy()
     lines1 = sink.counts()[0] if sink else 0
@@ -256,7 +255,6 @@ def window(bench: NsBench, pid: int, port: int, seconds: int, sink: CountingSink
     thirds = [slice(i * seconds // 3, (i + 1) * seconds // 3) for i in range(3)]
     return {
         "elapsed": elapsed, "cpu_s": cpu, "pct": 100 * cpu / elapsed,
-        "sched_pct": 100 * (sched1 - sched0) / elapsed,
         "polls_seen": len(polls), "poll_median_ms": 1e3 * statistics.median(polls),
         "poll_max_ms": 1e3 * max(polls), "rss": mem["VmRSS"], "hwm": mem["VmHWM"],
         "body_bytes": statistics.median(sizes),
@@ -315,7 +313,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, n_ns: int) -> str
             series += f"; {r['graphite_lines'] / r['elapsed']:,.0f} Graphite lines/s"
         thirds = ", ".join(f"{x:.2f}" for x in r["ratio_ip_thirds"])
         out.append(
-            f"| {name} | {r['pct']:.1f} % (schedstat {r['sched_pct']:.1f} %) | "
+            f"| {name} | {r['pct']:.1f} % ({10 * r['pct']:.0f} ms/s) | "
             f"{r['poll_median_ms']:.1f} / {r['poll_max_ms']:.1f} ms ({r['polls_seen']}) | "
             f"{r['rss'] / 2**20:.1f} MiB ({r['hwm'] / 2**20:.1f}) | {series} | "
             f"{r['ref_ip_pct']:.1f} % ({r['ref_ip_wall_ms']:.0f} ms, max "

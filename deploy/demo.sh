@@ -23,6 +23,11 @@ inns iptables  -A INPUT -p tcp --sport 8080 -m nfacct --nfacct-name ipv4.http
 inns ip6tables -A INPUT -p tcp --sport 8080 -m nfacct --nfacct-name ipv6.http
 inns iptables  -A INPUT -p udp --dport 5353 -m nfacct --nfacct-name ipv4.dns
 inns ip6tables -A INPUT -p udp --dport 5353 -m nfacct --nfacct-name ipv6.dns
+# NFLOG as in ulogd's classic setup: accepted connections to group 1, the default drop to group 2
+inns iptables  -A INPUT -p tcp --dport 8080 --syn -j NFLOG --nflog-group 1 --nflog-prefix "HTTP Attempt"
+inns ip6tables -A INPUT -p tcp --dport 8080 --syn -j NFLOG --nflog-group 1 --nflog-prefix "HTTP Attempt"
+inns iptables  -A INPUT -p udp --dport 9999 -j NFLOG --nflog-group 2 --nflog-prefix "Input IPv4 Default DROP"
+inns iptables  -A INPUT -p udp --dport 9999 -j DROP
 
 # Loopback traffic inside the namespace: an HTTP server and a client, plus UDP "DNS" queries.
 inns python3 - <<'PY' &
@@ -41,6 +46,7 @@ try:
             urllib.request.urlopen(url).read()
         udp4.sendto(b"q" * 40, ("127.0.0.1", 5353))
         udp6.sendto(b"q" * 40, ("::1", 5353))
+        udp4.sendto(b"d" * 60, ("127.0.0.1", 9999))
         time.sleep(0.5)
 except KeyboardInterrupt:
     pass
@@ -54,6 +60,11 @@ prometheus:
   listen: "127.0.0.1:$PORT"
 labels:
   - match: '^(?P<family>ipv[46])\.(?P<app>[^.]+)$'
+nflog:
+  - group: 1
+    verdict: accept
+  - group: 2
+    verdict: drop
 YAML
 nfacct-exporter --config "$DIR/config.yaml" &
 EXPORTER=$!
@@ -63,5 +74,6 @@ echo "nfacct-exporter is serving http://127.0.0.1:$PORT/metrics (namespace $NS).
 echo "Counters as the kernel sees them:  ip netns exec $NS nfacct list"
 echo
 sleep 3
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^nfacct_(packets|bytes)_total|^nfacct_up'
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^(nfacct_(packets|bytes)_total|nfacct_up|nflog_(packets|bytes|lost_packets)_total)'
+if [[ -n ${DEMO_SECONDS:-} ]]; then sleep "$DEMO_SECONDS"; exit 0; fi  # for unattended runs
 wait "$EXPORTER"

@@ -231,7 +231,7 @@ def _label_rules(r: _Reader, data: Any) -> tuple[naming.LabelRule, ...]:
     return tuple(rules)
 
 
-_RESERVED = {"name"}
+_RESERVED = {"name": "the exact object name", "netns": "the network namespace"}
 
 
 def _label_names(names: list[Any]) -> None:
@@ -239,7 +239,7 @@ def _label_names(names: list[Any]) -> None:
         if not isinstance(n, str) or not naming.LABEL_NAME.match(n) or n.startswith("__"):
             raise _Invalid(f"bad label name {n!r} (expected [a-zA-Z_][a-zA-Z0-9_]*, no __)")
         if n in _RESERVED:
-            raise _Invalid(f"label {n!r} is reserved for the exact object name")
+            raise _Invalid(f"label {n!r} is reserved for {_RESERVED[n]}")
 
 
 def _label_rule(got: dict) -> naming.LabelRule:
@@ -276,6 +276,18 @@ def _label_rule(got: dict) -> naming.LabelRule:
     return rule
 
 
+def _distinct_prefixes(r: _Reader, g: GraphiteConfig) -> None:
+    """NFACCT, NFLOG and nft paths must live in separate subtrees, or an object named like an
+    nft counter (``inet.filter.http``) would write the same whisper file."""
+    named = {"prefix": g.prefix, "nflog_prefix": g.nflog_prefix, "nft_prefix": g.nft_prefix}
+    items = list(named.items())
+    for i, (a, pa) in enumerate(items):
+        for b, pb in items[i + 1:]:
+            if (pa == pb or pa.startswith(pb + ".") or pb.startswith(pa + ".")):
+                r.error(f"graphite.{b}", pb, f"overlaps graphite.{a} ({pa!r}): the paths of "
+                        "NFACCT, NFLOG and nft counters must not share a subtree")
+
+
 def from_text(text: str, path: str = "<config>") -> Config:
     """Parse and validate a whole document; raise ConfigError listing every problem."""
     try:
@@ -300,7 +312,7 @@ def from_text(text: str, path: str = "<config>") -> Config:
     if "netns" in top:
         kwargs["netns"] = top["netns"]
     if top.get("namespaces") is not None:
-        kwargs["namespaces"] = namespaces.parse(r, top["namespaces"])
+        kwargs["namespaces"] = namespaces.parse(r, top["namespaces"], top.get("netns"))
     if "nft_counters" in top:
         kwargs["nft_counters"] = top["nft_counters"]
     if top.get("prometheus") is not None:
@@ -324,6 +336,7 @@ def from_text(text: str, path: str = "<config>") -> Config:
             r.error("graphite", _MISSING, "'host' is required when graphite is configured")
         elif "host" in g:
             kwargs["graphite"] = GraphiteConfig(**g)
+            _distinct_prefixes(r, kwargs["graphite"])
     if top.get("labels") is not None:
         kwargs["labels"] = _label_rules(r, top["labels"])
     if top.get("counters") is not None:

@@ -196,18 +196,21 @@ class Daemon:
         except OSError as first:
             log.info("cannot open the new pipeline beside the running one (%s): stopping the "
                      "running one first", first)
-            old.stop()
+            old.poller.stop()  # frees its sockets; its Graphite sender keeps its backlog
             try:
                 new = pipeline.build(cfg)
             except OSError as e:
                 try:
                     self.current = pipeline.build(old.cfg)
                 except OSError as again:
+                    old.stop()  # nothing runs next: flush what can be flushed
                     raise _NothingRuns(self.problem(again, old.cfg)) from None
                 self._start_pipeline(self.current)
+                old.stop(successor=self.current)
                 raise ReloadFailed(self.problem(e, cfg)) from None
             self._start_pipeline(new)
             self._publish(new)
+            old.stop(successor=new)  # undelivered Graphite lines move to the new sender
             return
         self._start_pipeline(new)
         self._publish(new)

@@ -18,8 +18,10 @@ class Namespace:
     label: str | None  # the netns label value; None when only one namespace is read
 
 
-def parse(reader: Any, data: Any) -> tuple[tuple[str, str], ...]:
-    """``namespaces:`` → ((path, label), ...); entries are a name/path or {path, label}."""
+def parse(reader: Any, data: Any, primary: str | None = None) -> tuple[tuple[str, str], ...]:
+    """``namespaces:`` → ((path, label), ...); entries are a name/path or {path, label}.
+
+    ``primary`` is the ``netns:`` key: its label is that text, so no other entry may take it."""
     if not isinstance(data, list):
         reader.error("namespaces", data, "expected a list of namespace names or paths")
         return ()
@@ -43,6 +45,9 @@ def parse(reader: Any, data: Any) -> tuple[tuple[str, str], ...]:
                          "give this one another label (or its path)")
         elif label in (lbl for _, lbl in out) or path in (p for p, _ in out):
             reader.error(key, item, "namespace listed twice")
+        elif label == primary and path != primary:
+            reader.error(key, item, f"label {label!r} is the label of the 'netns' namespace; "
+                         "give this one another label")
         else:
             out.append((path, label))
     return tuple(out)

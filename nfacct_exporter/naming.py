@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Entries a sink's per-name cache (label text, Graphite paths) holds before it starts again:
+# names come and go (nft counters, NFLOG prefixes of recreated namespaces) for the daemon's life.
+CACHE_MAX = 1_000_000
 _TEMPLATE = re.compile(r"\$(?:(\d+)|\{(\w+)\})")
 
 
@@ -97,15 +100,16 @@ def map_labels(rules: tuple[LabelRule, ...], name: str) -> dict[str, str]:
 def label_value(value: str) -> str:
     """Escape for the text format: backslash, double quote and newline.
 
-    Bytes that are not UTF-8 (kept as surrogate escapes) come out as the text ``\\xNN``.
+    Bytes that are not UTF-8 (kept as surrogate escapes) come out as the text ``\\xNN``: they
+    are turned into that text first, then everything is escaped once (so the text format only
+    ever sees ``\\\\``, ``\\"`` and ``\\n``, and a backslash of the name stays one backslash).
     """
-    if "\\" in value or '"' in value or "\n" in value:
-        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        value = value.replace("\\x", "\\\\x")
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value
 
 

@@ -67,7 +67,7 @@ def _sources(cfg: config.Config) -> list[Source]:
         if cfg.nft_counters:
             here.append(NftSource(ns.path, ns.label))
         if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
-            if i == 0:
+            if ns.path is None:  # our own namespace: never deleted or replaced
                 here.append(NflogSource(cfg.nflog, ns.path, ns.label))
             else:
                 here.append(Reopening("nflog", partial(NflogSource, cfg.nflog, ns.path, ns.label),

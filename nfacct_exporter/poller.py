@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from nfacct_exporter.snapshot import Snapshot
+from nfacct_exporter.snapshot import Reading, Snapshot
 from nfacct_exporter.sources import Source
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class Poller:
         self.errors: dict[tuple[str, str | None], int] = {}  # (source, netns label) → failed polls
         self.heartbeat: Callable[[], None] | None = None  # e.g. the systemd watchdog
         self._seq = 0
+        self._raised: dict[Source, str] = {}  # sources whose read() raised: the last error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
 
@@ -33,7 +34,17 @@ class Poller:
         now = time.time()
         readings = {}
         for source in self.sources:
-            reading = source.read()
+            try:
+                reading = source.read()
+            except Exception as e:  # a source bug must not stop polling (nor wedge /metrics)
+                error = f"{type(e).__name__}: {e}"
+                if self._raised.get(source) != error:  # a traceback once, not every poll
+                    log.exception("%s: read failed", source.name)
+                self._raised[source] = error
+                reading = Reading(source.name, False, 0.0, error=error,
+                                  netns=getattr(source, "label", None))
+            else:
+                self._raised.pop(source, None)
             key = (reading.source, reading.netns)
             self.errors[key] = self.errors.get(key, 0) + (not reading.ok)
             readings[reading.source if reading.netns is None

@@ -25,7 +25,7 @@ NLM_F_DUMP_INTR = 0x10
 
 _HDR = struct.Struct("=IHHII")
 _ERR = struct.Struct("=i")
-RECV_SIZE = 1 << 20
+RECV_SIZE = 1 << 16  # dump datagrams are at most 32 KiB (the kernel's cap); one buffer a socket
 
 
 class NetlinkError(OSError):

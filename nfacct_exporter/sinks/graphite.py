@@ -11,7 +11,12 @@ from operator import attrgetter
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
-from nfacct_exporter.snapshot import Snapshot
+from nfacct_exporter.netlink.messages import (
+    NFACCT_F_OVERQUOTA,
+    NFACCT_F_QUOTA_BYTES,
+    NFACCT_F_QUOTA_PKTS,
+)
+from nfacct_exporter.snapshot import Reading, Snapshot
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
 
@@ -34,6 +39,7 @@ class NfacctLines:
         self._names: list[str] | list[tuple[str | None, str]] = []
         self._template = b""
         self._last: tuple[list, list[int], list[int]] | None = None  # delta: last poll
+        self._instances: dict[str | None, object] = {}  # delta: namespaces read for _last
 
     def row(self, key: str | tuple[str | None, str]) -> bytes:
         """The template's two lines for one name, or one (netns, name) when several namespaces are
@@ -41,19 +47,35 @@ class NfacctLines:
         row = self._rows.get(key)
         if row is None:
             netns, name = key if isinstance(key, tuple) else (None, key)
-            ns = "" if netns is None else naming.graphite_component(netns) + "."
-            base = f"{self.prefix}.{ns}{naming.graphite_name(name)}"
-            suffix = ""
-            if self.tags:
-                labels = naming.map_labels(self.rules, name)
-                suffix = "".join(f";{k}={naming.graphite_component(v)}"
-                                 for k, v in sorted(labels.items()))
+            base, suffix = self.path(netns, name)
             if len(self._rows) > 1_000_000:
                 self._rows.clear()
             p, b = (f"{base}.{kind}{suffix}".replace("%", "%%")  # % is literal in a template
                     for kind in ("pkts", "bytes"))
             row = self._rows[key] = f"{p} %d %s\n{b} %d %s\n".encode()
         return row
+
+    def path(self, netns: str | None, name: str) -> tuple[str, str]:
+        """(``<prefix>[.<netns>].<name>``, tag suffix or '') of one object."""
+        ns = "" if netns is None else naming.graphite_component(netns) + "."
+        suffix = ""
+        if self.tags:
+            labels = naming.map_labels(self.rules, name)
+            suffix = "".join(f";{k}={naming.graphite_component(v)}"
+                             for k, v in sorted(labels.items()))
+        return f"{self.prefix}.{ns}{naming.graphite_name(name)}", suffix
+
+    def quota_lines(self, readings: list[Reading], ts: int) -> bytes:
+        """``.quota`` and ``.overquota`` (0/1) of quota objects, beside their ``.pkts``."""
+        out = []
+        for r in readings:
+            for o in r.records:
+                if o.quota is not None and o.flags & (NFACCT_F_QUOTA_PKTS | NFACCT_F_QUOTA_BYTES):
+                    base, suffix = self.path(r.netns, o.name)
+                    over = 1 if o.flags & NFACCT_F_OVERQUOTA else 0
+                    out.append(f"{base}.quota{suffix} {o.quota} {ts}\n"
+                               f"{base}.overquota{suffix} {over} {ts}\n")
+        return "".join(out).encode("utf-8")
 
     def chunk(self, snapshot: Snapshot) -> bytes:
         """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
@@ -69,7 +91,7 @@ class NfacctLines:
             names = [(r.netns, o.name) for r in readings for o in r.records]
         pkts, nbytes = list(map(_PACKETS, objects)), list(map(_BYTES, objects))
         if self.delta:
-            last, self._last = self._last, (names, pkts, nbytes)
+            last, self._last = self._rebase(snapshot, readings, (names, pkts, nbytes))
             if last is None:
                 return b""  # no baseline yet: the first poll only records one
             pkts, nbytes = _increase(last, names, pkts, nbytes)
@@ -78,7 +100,37 @@ class NfacctLines:
         values: list[int | bytes] = [b"%d" % int(snapshot.time)] * (4 * len(objects))
         values[0::4] = pkts
         values[2::4] = nbytes
-        return self._template % tuple(values)
+        return self._template % tuple(values) + self.quota_lines(readings, int(snapshot.time))
+
+    def _rebase(self, snapshot: Snapshot, readings: list[Reading],
+                now: tuple[list, list[int], list[int]]) -> tuple[
+                    tuple[list, list[int], list[int]] | None, tuple[list, list[int], list[int]]]:
+        """Delta mode: (baseline to subtract now, baseline to keep for the next poll).
+
+        A namespace replaced since its baseline was taken (another ``netns_instance``: see
+        ``PolledSource``) holds new objects only: its baseline is dropped, they count from 0.
+        A namespace that could not be read this poll keeps its baseline, so its next increment
+        is not its whole counter.
+        """
+        last, now_ids = self._last, {r.netns: r.extra.get("netns_instance") for r in readings}
+        failed = {r.netns for r in snapshot.all("nfacct") if not r.ok}
+        if last is not None:
+            gone = {ns for ns, i in now_ids.items() if self._instances.get(ns, i) != i}
+            if gone or failed:
+                of = [n[0] if isinstance(n, tuple) else None for n in last[0]]
+                if gone:
+                    keep = [i for i, ns in enumerate(of) if ns not in gone]
+                    of = [of[i] for i in keep]
+                    last = ([last[0][i] for i in keep], [last[1][i] for i in keep],
+                            [last[2][i] for i in keep])
+                carry = [i for i, ns in enumerate(of) if ns in failed]
+                if carry:
+                    now = (now[0] + [last[0][i] for i in carry],
+                           now[1] + [last[1][i] for i in carry],
+                           now[2] + [last[2][i] for i in carry])
+        self._instances = {**{ns: self._instances[ns] for ns in failed if ns in self._instances},
+                           **now_ids}
+        return last, now
 
 
 def _increase(last: tuple[list, list[int], list[int]], names: list, pkts: list[int],
@@ -126,6 +178,8 @@ class NflogLines:
         key = (netns, group, prefix, verdict)
         p = self._paths.get(key)
         if p is None:
+            if len(self._paths) > naming.CACHE_MAX:
+                self._paths.clear()
             if prefix is None:
                 part = self.OVERFLOW
             else:
@@ -186,6 +240,8 @@ class NftLines:
         key = (netns, family, table, name)
         p = self._paths.get(key)
         if p is None:
+            if len(self._paths) > naming.CACHE_MAX:
+                self._paths.clear()
             parts = [family, table, name] if netns is None else [netns, family, table, name]
             base = ".".join([self.prefix, *map(naming.graphite_component, parts)])
             p = self._paths[key] = (f"{base}.pkts ", f"{base}.bytes ")

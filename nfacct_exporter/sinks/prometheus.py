@@ -172,6 +172,8 @@ class NflogRenderer:
         key = (netns, group, prefix, verdict)
         text = self._labels.get(key)
         if text is None:
+            if len(self._labels) > naming.CACHE_MAX:
+                self._labels.clear()
             shown = NFLOG_OVERFLOW_PREFIX if prefix is None else prefix
             pairs = {"netns": netns} if netns is not None else {}
             pairs.update({"group": str(group), "prefix": shown, "verdict": verdict})
@@ -228,10 +230,10 @@ class NflogRenderer:
 
 
 class NftRenderer:
-    """nftables named counters → ``nftables_counter_packets_total`` / ``_bytes_total``::
+    """nftables named counters → ``nftables_packets_total`` / ``_bytes_total``::
 
-        # TYPE nftables_counter_packets_total counter
-        nftables_counter_packets_total{family="inet",table="filter",name="http"} 12
+        # TYPE nftables_packets_total counter
+        nftables_packets_total{family="inet",table="filter",name="http"} 12
 
     The label rules map the counter's name, as they map NFACCT names.
     """
@@ -244,6 +246,8 @@ class NftRenderer:
         key = (netns, family, table, name)
         text = self._labels.get(key)
         if text is None:
+            if len(self._labels) > naming.CACHE_MAX:
+                self._labels.clear()
             pairs = {"netns": netns} if netns is not None else {}
             pairs.update({"family": family, "table": table, "name": name})
             for k, v in naming.map_labels(self.rules, name).items():
@@ -254,12 +258,12 @@ class NftRenderer:
     def render(self, readings: list[Reading]) -> str:
         rows = [(self.labels(c.family, c.table, c.name, r.netns), c)
                 for r in readings for c in r.records]
-        return (family("nftables_counter_packets_total", "counter",
+        return (family("nftables_packets_total", "counter",
                        "Packets counted by the nftables named counter.",
-                       [f"nftables_counter_packets_total{t} {c.packets}\n" for t, c in rows])
-                + family("nftables_counter_bytes_total", "counter",
+                       [f"nftables_packets_total{t} {c.packets}\n" for t, c in rows])
+                + family("nftables_bytes_total", "counter",
                          "Bytes counted by the nftables named counter.",
-                         [f"nftables_counter_bytes_total{t} {c.bytes}\n" for t, c in rows]))
+                         [f"nftables_bytes_total{t} {c.bytes}\n" for t, c in rows]))
 
 
 class PrometheusSink:

@@ -35,8 +35,9 @@ class NfacctSource(PolledSource):
             self.events = events
 
     def _drain(self) -> None:
-        """Count every over-quota announcement queued since the last poll (rare: decoded with
-        the declared pyroute2 message)."""
+        """Count every over-quota announcement queued since the last poll, under the name the
+        dump decoder gives the object (pyroute2 would give bytes for a name that is not UTF-8,
+        which no dumped object would ever match)."""
         assert self.events is not None
         while True:
             try:
@@ -51,10 +52,10 @@ class NfacctSource(PolledSource):
                 # this socket sends no requests: everything on it is an announcement (kernel
                 # 6.18 tags them ACCT_NEW, not ACCT_OVERQUOTA, as measured here)
                 if mtype in (messages.ACCT_OVERQUOTA, messages.ACCT_NEW):
-                    msg = messages.nfacct_msg(data[off:off + length])
-                    msg.decode()
-                    name = msg.get_attr("NFACCT_NAME")
-                    self.over_quota_events[name] = self.over_quota_events.get(name, 0) + 1
+                    obj = nfacct._decode_generic(data, off, min(length, len(data) - off))
+                    if obj is not None:
+                        name = obj.name
+                        self.over_quota_events[name] = self.over_quota_events.get(name, 0) + 1
                 off += (length + 3) & ~3
 
     def open(self) -> None:
@@ -71,9 +72,9 @@ class NfacctSource(PolledSource):
             self._drain()
         except OSError as e:  # an overrun loses announcements, not counts: keep the reading
             self._close_events()
-            extra: dict[str, Any] = {"over_quota_events_error": str(e)}
+            extra: dict[str, Any] = {**reading.extra, "over_quota_events_error": str(e)}
         else:
-            extra = {}
+            extra = dict(reading.extra)
         extra["over_quota_events"] = dict(self.over_quota_events)
         return Reading(reading.source, True, reading.duration, reading.records,
                        extra=extra, netns=reading.netns)

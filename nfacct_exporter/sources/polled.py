@@ -31,10 +31,17 @@ class PolledSource:
         self.label = label  # the netns label value, None when only one namespace is read
         self.sock: NetfilterSocket | None = None
         self._inode: int | None = None
+        self._vanished = 0  # polls that found the namespace's path missing
         self._failing = False
 
     def _ns_inode(self) -> int | None:
-        return os.stat(_netns.netns_path(self.netns)).st_ino if self.netns else None
+        if not self.netns:
+            return None
+        try:
+            return os.stat(_netns.netns_path(self.netns)).st_ino
+        except FileNotFoundError:
+            self._vanished += 1
+            raise
 
     def open(self) -> None:
         """Open the socket and read once, so a missing capability fails at startup."""
@@ -66,8 +73,11 @@ class PolledSource:
         if self._failing:
             log.info("%s: reading %s again", self.name, self.netns or "own namespace")
             self._failing = False
+        # which namespace instance was read, for delta mode (a replaced one's objects count from
+        # 0): the inode alone is not enough, a namespace made after the old one was freed gets
+        # the old inode number again, so a path seen missing in between makes another instance
         return Reading(self.name, True, time.perf_counter() - start, tuple(records),
-                       netns=self.label)
+                       extra={"netns_instance": (self._inode, self._vanished)}, netns=self.label)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -3,6 +3,8 @@
 For namespaces other than the primary one, a failure to open is not fatal: the source reports a
 failed reading each poll and tries again; when the namespace is deleted or replaced (the path's
 inode changes) its sockets are closed, so a dead namespace never holds groups or is read.
+The primary namespace, when ``netns:`` names one, is wrapped too but opened at start-up
+(``open()``: a refusal is fatal there), so it follows its namespace in the same way.
 """
 
 import logging
@@ -27,6 +29,14 @@ class Reopening:
         self.inner: Source | None = None
         self._inode: int | None = None
         self._failing = False
+
+    def open(self) -> None:
+        """Open now and let the kernel's refusal through (the primary namespace: start-up
+        fails); later polls reopen it as for any other namespace."""
+        inode = os.stat(_netns.netns_path(self.netns)).st_ino
+        inner = self.make()
+        inner.open()  # type: ignore[attr-defined]
+        self.inner, self._inode = inner, inode
 
     def read(self) -> Reading:
         start = time.perf_counter()

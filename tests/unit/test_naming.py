@@ -43,6 +43,14 @@ def test_label_value_escaping() -> None:
     assert naming.label_set({"name": "\udcff"}) == '{name="\\\\xff"}'
 
 
+def test_label_value_with_a_literal_backslash_x_and_bytes_that_are_not_utf8() -> None:
+    """Only the escapes the text format knows (\\\\, \\", \\n): promtool refuses a bare \\x, and
+    the name's own backslash must come back as one."""
+    text = naming.label_value("\\x41\udcff")  # the name: backslash, x, 4, 1, byte 0xff
+    assert text == "\\\\x41\\\\xff"
+    assert re.fullmatch(r'(?:[^"\\\n]|\\[\\"n])*', text), text
+
+
 def test_regex_rule_named_groups() -> None:
     rules = (naming.regex_rule(r"^(?P<family>ipv[46])\.(?P<app>[^.]+)$"),)
     assert naming.map_labels(rules, "ipv4.http") == {"family": "ipv4", "app": "http"}
