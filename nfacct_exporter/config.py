@@ -7,7 +7,6 @@ before doing anything else.
 
 import re
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,16 @@ import yaml
 
 from nfacct_exporter import counters as declared
 from nfacct_exporter import namespaces, naming, nflog_config
+from nfacct_exporter.checks import (
+    MISSING,
+    Invalid,
+    Reader,
+    boolean,
+    choice,
+    integer,
+    number,
+    string,
+)
 
 DEFAULT_PORT = 9849
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
@@ -97,50 +106,7 @@ def _parse_yaml(text: str) -> tuple[Any, dict[str, int]]:
     return loc.build(node, "", yaml.SafeLoader("")), loc.lines
 
 
-# --- value checks --------------------------------------------------------------------------------
-
-class _Invalid(Exception):
-    pass
-
-
-def _number(lo: float = 0.0) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > lo or v != v:
-            raise _Invalid(f"expected a number > {lo:g}")
-        return float(v)
-
-    return check
-
-
-def _integer(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise _Invalid(f"expected an integer {lo}..{hi}")
-        return v
-
-    return check
-
-
-def _string(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise _Invalid("expected a non-empty string")
-    return v
-
-
-def _boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise _Invalid("expected true or false")
-    return v
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in options:
-            raise _Invalid("expected one of " + ", ".join(options))
-        return v
-
-    return check
-
+# --- value checks (shared ones live in checks.py) ----------------------------------------
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 
@@ -149,7 +115,7 @@ def parse_listen(v: Any) -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` (all addresses) or ``[V6]:PORT`` → (host, port)."""
     m = _LISTEN.match(v) if isinstance(v, str) else None
     if not m or not 0 < int(m["port"]) < 65536:
-        raise _Invalid("expected HOST:PORT, :PORT or [IPV6]:PORT with a port 1..65535")
+        raise Invalid("expected HOST:PORT, :PORT or [IPV6]:PORT with a port 1..65535")
     return (m["v6"] if m["v6"] is not None else m["host"]), int(m["port"])
 
 
@@ -160,72 +126,38 @@ def _listen(v: Any) -> str:
 
 def _prefix(v: Any) -> str:
     """Validate the template, then expand ``{hostname}``/``{fqdn}`` for this host."""
-    v = _string(v)
+    v = string(v)
     problems = naming.prefix_errors(v)
     if problems:
-        raise _Invalid("; ".join(problems))
+        raise Invalid("; ".join(problems))
     fqdn = socket.getfqdn() if "{fqdn}" in v else ""
     return naming.expand_prefix(v, socket.gethostname(), fqdn)
 
 
 def _seconds(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1e6:
-        raise _Invalid("expected a number of seconds, 0 or more")
+        raise Invalid("expected a number of seconds, 0 or more")
     return float(v)
 
 
 # --- sections ------------------------------------------------------------------------------------
 
-class _Reader:
-    """Walks the parsed document, collecting one error line per problem."""
-
-    def __init__(self, path: str, lines: dict[str, int]) -> None:
-        self.path = path
-        self.lines = lines
-        self.errors: list[str] = []
-
-    def error(self, key: str, value: Any, msg: str) -> None:
-        line = self.lines.get(key)
-        where = f"{self.path}:{line}" if line else self.path
-        shown = "" if value is _MISSING else f" = {value!r}"
-        self.errors.append(f"{where}: key {key!r}{shown}: {msg}")
-
-    def section(self, data: Any, key: str, spec: dict[str, Callable[[Any], Any]]) -> dict:
-        """Check a mapping against ``spec`` (key → checker); returns only the valid keys."""
-        if not isinstance(data, dict):
-            self.error(key or "(top level)", data, "expected a mapping")
-            return {}
-        out = {}
-        for k, v in data.items():
-            sub = f"{key}.{k}" if key else str(k)
-            check = spec.get(k) if isinstance(k, str) else None
-            if check is None:
-                self.error(sub, _MISSING, "unknown key (known: " + ", ".join(spec) + ")")
-                continue
-            try:
-                out[k] = check(v)
-            except _Invalid as e:
-                self.error(sub, v, str(e))
-        return out
 
 
-_MISSING = object()
-
-
-def _label_rules(r: _Reader, data: Any) -> tuple[naming.LabelRule, ...]:
+def _label_rules(r: Reader, data: Any) -> tuple[naming.LabelRule, ...]:
     if not isinstance(data, list):
         r.error("labels", data, "expected a list of rules")
         return ()
     rules = []
-    spec = {"match": _string, "match_type": _choice("glob", "regex"), "labels": lambda v: v,
+    spec = {"match": string, "match_type": choice("glob", "regex"), "labels": lambda v: v,
             "parts": lambda v: v}
     for i, item in enumerate(data):
         key = f"labels[{i}]"
         got = r.section(item, key, spec)
         try:
             rules.append(_label_rule(got))
-        except _Invalid as e:
-            r.error(key, _MISSING, str(e))
+        except Invalid as e:
+            r.error(key, MISSING, str(e))
         except re.error as e:
             r.error(f"{key}.match", got.get("match"), f"bad regular expression: {e}")
     return tuple(rules)
@@ -237,46 +169,46 @@ _RESERVED = {"name": "the exact object name", "netns": "the network namespace"}
 def _label_names(names: list[Any]) -> None:
     for n in names:
         if not isinstance(n, str) or not naming.LABEL_NAME.match(n) or n.startswith("__"):
-            raise _Invalid(f"bad label name {n!r} (expected [a-zA-Z_][a-zA-Z0-9_]*, no __)")
+            raise Invalid(f"bad label name {n!r} (expected [a-zA-Z_][a-zA-Z0-9_]*, no __)")
         if n in _RESERVED:
-            raise _Invalid(f"label {n!r} is reserved for {_RESERVED[n]}")
+            raise Invalid(f"label {n!r} is reserved for {_RESERVED[n]}")
 
 
 def _label_rule(got: dict) -> naming.LabelRule:
     if "parts" in got:
         if set(got) != {"parts"}:
-            raise _Invalid("'parts' stands alone (no match, match_type or labels)")
+            raise Invalid("'parts' stands alone (no match, match_type or labels)")
         parts = got["parts"]
         if not isinstance(parts, list) or not parts:
-            raise _Invalid("'parts' must be a non-empty list of label names or null")
+            raise Invalid("'parts' must be a non-empty list of label names or null")
         names = [p for p in parts if p is not None]
         _label_names(names)
         if len(set(names)) != len(names):
-            raise _Invalid("'parts' names a label twice")
+            raise Invalid("'parts' names a label twice")
         return naming.parts_rule(parts)
     if "match" not in got:
-        raise _Invalid("a rule needs 'match' (or 'parts')")
+        raise Invalid("a rule needs 'match' (or 'parts')")
     if "labels" not in got:
         if got.get("match_type", "regex") != "regex":
-            raise _Invalid("a glob rule needs 'labels'")
+            raise Invalid("a glob rule needs 'labels'")
         rule = naming.regex_rule(got["match"])
         if not rule.templates:
-            raise _Invalid("the regex has no named groups (?P<label>...) and no 'labels' given")
+            raise Invalid("the regex has no named groups (?P<label>...) and no 'labels' given")
     else:
         labels = got["labels"]
         if not isinstance(labels, dict) or not labels:
-            raise _Invalid("'labels' must be a mapping of label name to template")
+            raise Invalid("'labels' must be a mapping of label name to template")
         if not all(isinstance(v, (str, int)) for v in labels.values()):
-            raise _Invalid("'labels' values must be strings")
+            raise Invalid("'labels' values must be strings")
         rule = naming.template_rule(got["match"], got.get("match_type", "glob"), labels)
     _label_names([k for k, _ in rule.templates])
     problems = naming.template_errors(rule)
     if problems:
-        raise _Invalid("; ".join(problems))
+        raise Invalid("; ".join(problems))
     return rule
 
 
-def _distinct_prefixes(r: _Reader, g: GraphiteConfig) -> None:
+def _distinct_prefixes(r: Reader, g: GraphiteConfig) -> None:
     """NFACCT, NFLOG and nft paths must live in separate subtrees, or an object named like an
     nft counter (``inet.filter.http``) would write the same whisper file."""
     named = {"prefix": g.prefix, "nflog_prefix": g.nflog_prefix, "nft_prefix": g.nft_prefix}
@@ -294,15 +226,15 @@ def from_text(text: str, path: str = "<config>") -> Config:
         data, lines = _parse_yaml(text)
     except ConfigError as e:
         raise ConfigError(f"{path}:{e}") from None
-    r = _Reader(path, lines)
+    r = Reader(path, lines)
     top = r.section(data, "", {
-        "pollinterval": _number(0.0),
+        "pollinterval": number(0.0),
         "prometheus": lambda v: v,
         "graphite": lambda v: v,
         "labels": lambda v: v,
-        "netns": _string,
+        "netns": string,
         "namespaces": lambda v: v,
-        "nft_counters": _boolean,
+        "nft_counters": boolean,
         "counters": lambda v: v,
         "nflog": lambda v: v,
     })
@@ -321,19 +253,19 @@ def from_text(text: str, path: str = "<config>") -> Config:
             kwargs["listen"] = prom["listen"]
     if top.get("graphite") is not None:
         g = r.section(top["graphite"], "graphite", {
-            "host": _string,
-            "port": _integer(1, 65535),
+            "host": string,
+            "port": integer(1, 65535),
             "prefix": _prefix,
-            "mode": _choice("total", "delta"),
-            "timeout": _number(0.0),
-            "backlog_memcap": _integer(0, 1 << 40),
-            "tags": _boolean,
+            "mode": choice("total", "delta"),
+            "timeout": number(0.0),
+            "backlog_memcap": integer(0, 1 << 40),
+            "tags": boolean,
             "flush_grace": _seconds,
             "nflog_prefix": _prefix,
             "nft_prefix": _prefix,
         })
         if "host" not in g and "host" not in top["graphite"]:
-            r.error("graphite", _MISSING, "'host' is required when graphite is configured")
+            r.error("graphite", MISSING, "'host' is required when graphite is configured")
         elif "host" in g:
             kwargs["graphite"] = GraphiteConfig(**g)
             _distinct_prefixes(r, kwargs["graphite"])

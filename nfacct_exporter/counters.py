@@ -16,10 +16,9 @@ rules feeding them, so the set-up lives in the same reviewed file as the label r
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nfacct_exporter.config import _Reader
+from nfacct_exporter.checks import MISSING, Invalid, Reader
 
 NAME_MAX_BYTES = 31  # NFACCT_NAME_MAX (32) less the terminating NUL
 DIRECTIONS = ("in", "out", "forward")
@@ -53,8 +52,6 @@ class Counter:
     matches: tuple[Match, ...] = ()
 
 
-class Invalid(Exception):
-    """A value problem, reported by the config reader with the key's file and line."""
 
 
 def check_name(v: Any) -> str:
@@ -107,18 +104,8 @@ def _match(got: dict[str, Any]) -> Match:
     return Match(**got)
 
 
-def parse(r: "_Reader", data: Any) -> tuple[Counter, ...]:
+def parse(r: Reader, data: Any) -> tuple[Counter, ...]:
     """The ``counters:`` list → Counters, reporting every problem through ``r``."""
-    from nfacct_exporter.config import _MISSING, _Invalid  # config imports this module
-
-    def wrap(check: Any) -> Any:  # our Invalid → the reader's, so it names file:line:key
-        def run(v: Any) -> Any:
-            try:
-                return check(v)
-            except Invalid as e:
-                raise _Invalid(str(e)) from None
-        return run
-
     if not isinstance(data, list):
         r.error("counters", data, "expected a list of names or {name: ...} mappings")
         return ()
@@ -127,10 +114,10 @@ def parse(r: "_Reader", data: Any) -> tuple[Counter, ...]:
     for i, item in enumerate(data):
         key = f"counters[{i}]"
         if isinstance(item, dict):
-            got = r.section(item, key, {"name": wrap(check_name), "quota": lambda v: v,
+            got = r.section(item, key, {"name": check_name, "quota": lambda v: v,
                                         "match": lambda v: v})
             if "name" not in item:
-                r.error(key, _MISSING, "a counter needs 'name'")
+                r.error(key, MISSING, "a counter needs 'name'")
             name_key = f"{key}.name"
         else:  # a bare name
             got, name_key = {}, key
@@ -144,30 +131,30 @@ def parse(r: "_Reader", data: Any) -> tuple[Counter, ...]:
             r.error(name_key, got["name"], "declared twice")
             continue
         seen.add(got["name"])
-        quota, unit = _quota(r, got.get("quota"), f"{key}.quota", wrap, _MISSING)
+        quota, unit = _quota(r, got.get("quota"), f"{key}.quota")
         matches = []
         raw = got.get("match")
         for j, m in enumerate(raw if isinstance(raw, list) else [] if raw is None else [raw]):
             mkey = f"{key}.match[{j}]" if isinstance(raw, list) else f"{key}.match"
-            fields = r.section(m, mkey, {k: wrap(c) for k, c in _MATCH_SPEC.items()})
+            fields = r.section(m, mkey, _MATCH_SPEC)
             if not isinstance(m, dict) or len(fields) != len(m):
                 continue  # already reported
             try:
                 matches.append(_match(fields))
             except Invalid as e:
-                r.error(mkey, _MISSING, str(e))
+                r.error(mkey, MISSING, str(e))
         out.append(Counter(got["name"], quota, unit, tuple(matches)))
     return tuple(out)
 
 
-def _quota(r: "_Reader", raw: Any, key: str, wrap: Any, missing: object
+def _quota(r: Reader, raw: Any, key: str
            ) -> tuple[int | None, str | None]:
     """``{packets: N}`` or ``{bytes: N}`` → (N, unit); (None, None) when absent or invalid."""
     if raw is None:
         return None, None
-    q = r.section(raw, key, {"packets": wrap(_positive), "bytes": wrap(_positive)})
+    q = r.section(raw, key, {"packets": _positive, "bytes": _positive})
     if isinstance(raw, dict) and len(raw) != 1:
-        r.error(key, missing, "give exactly one of 'packets' or 'bytes'")
+        r.error(key, MISSING, "give exactly one of 'packets' or 'bytes'")
         return None, None
     if not q:
         return None, None

@@ -148,9 +148,7 @@ class Daemon:
             log.critical("reload failed and the previous pipeline could not be restarted: %s", e)
             self.reload_state.successful = False
             return False
-        else:
-            self.reload_state.successful = True
-            self.reload_state.success_time = time.time()
+        else:  # the reload gauges were set by _publish, as the pipeline became visible
             log.info("reload done: %s", self._status())
         self.notifier.ready(self._status())
         return True
@@ -190,7 +188,8 @@ class Daemon:
         old = self.current
         assert old is not None
         if cfg == old.cfg:
-            return  # nothing the pipeline uses changed: keep its sockets and counters
+            self._publish(old)  # nothing the pipeline uses changed: keep sockets and counters
+            return
         try:
             new = pipeline.build(cfg)
         except OSError as first:

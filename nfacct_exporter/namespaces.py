@@ -9,6 +9,8 @@ the daemon's own) and every Graphite path a namespace part; with one, nothing ch
 from dataclasses import dataclass
 from typing import Any
 
+from nfacct_exporter.checks import Invalid
+
 SELF = "self"
 
 
@@ -55,8 +57,7 @@ def parse(reader: Any, data: Any, primary: str | None = None) -> tuple[tuple[str
 
 def _text(v: Any) -> str:
     if not isinstance(v, str) or not v:
-        from nfacct_exporter.config import _Invalid  # one error style for every section
-        raise _Invalid("expected a non-empty string")
+        raise Invalid("expected a non-empty string")
     return v
 
 

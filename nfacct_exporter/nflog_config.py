@@ -15,10 +15,9 @@ Kept apart from ``config`` (which calls ``parse``) so each section stays small. 
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from nfacct_exporter.config import _Reader
+from nfacct_exporter.checks import MISSING, Invalid, Reader, choice, integer
 
 VERDICTS = ("accept", "drop", "reject", "log")
 
@@ -36,22 +35,7 @@ class NflogGroup:
     qtimeout: float = 0.1
 
 
-class Invalid(Exception):
-    """A value problem, reported by the config reader with the key's file and line."""
-
-
-def _integer(lo: int, hi: int) -> Any:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise Invalid(f"expected an integer {lo}..{hi}")
-        return v
-    return check
-
-
-def _verdict(v: Any) -> str:
-    if v not in VERDICTS:
-        raise Invalid("expected one of " + ", ".join(VERDICTS))
-    return v
+_verdict = choice(*VERDICTS)
 
 
 def _qtimeout(v: Any) -> float:
@@ -70,28 +54,18 @@ def _regex(v: Any) -> re.Pattern[str]:
 
 
 _SPEC = {
-    "group": _integer(0, 65535),
+    "group": integer(0, 65535),
     "verdict": _verdict,
     "prefix_verdicts": lambda v: v,
-    "max_prefixes": _integer(1, 100_000),
-    "rcvbuf": _integer(4096, 1 << 30),
-    "qthreshold": _integer(1, 1_000_000),
+    "max_prefixes": integer(1, 100_000),
+    "rcvbuf": integer(4096, 1 << 30),
+    "qthreshold": integer(1, 1_000_000),
     "qtimeout": _qtimeout,
 }
 
 
-def parse(r: "_Reader", data: Any) -> tuple[NflogGroup, ...]:
+def parse(r: Reader, data: Any) -> tuple[NflogGroup, ...]:
     """The ``nflog:`` list → NflogGroups, reporting every problem through ``r``."""
-    from nfacct_exporter.config import _MISSING, _Invalid  # config imports this module
-
-    def wrap(check: Any) -> Any:  # our Invalid → the reader's, so it names file:line:key
-        def run(v: Any) -> Any:
-            try:
-                return check(v)
-            except Invalid as e:
-                raise _Invalid(str(e)) from None
-        return run
-
     if not isinstance(data, list):
         r.error("nflog", data, "expected a list of {group: N, verdict: ...} mappings")
         return ()
@@ -99,22 +73,21 @@ def parse(r: "_Reader", data: Any) -> tuple[NflogGroup, ...]:
     seen: dict[int, str] = {}
     for i, item in enumerate(data):
         key = f"nflog[{i}]"
-        got = r.section(item, key, {k: wrap(c) for k, c in _SPEC.items()})
+        got = r.section(item, key, _SPEC)
         if isinstance(item, dict) and "group" not in item:
-            r.error(key, _MISSING, "each entry needs 'group' (0..65535)")
+            r.error(key, MISSING, "each entry needs 'group' (0..65535)")
         if "group" not in got:
             continue
         if got["group"] in seen:
             r.error(f"{key}.group", got["group"], f"already configured in {seen[got['group']]}")
             continue
         seen[got["group"]] = key
-        overrides = _overrides(r, got.pop("prefix_verdicts", None), f"{key}.prefix_verdicts",
-                               wrap, _MISSING)
+        overrides = _overrides(r, got.pop("prefix_verdicts", None), f"{key}.prefix_verdicts")
         out.append(NflogGroup(prefix_verdicts=overrides, **got))
     return tuple(out)
 
 
-def _overrides(r: "_Reader", raw: Any, key: str, wrap: Any, missing: object
+def _overrides(r: Reader, raw: Any, key: str
                ) -> tuple[tuple[re.Pattern[str], str], ...]:
     """``[{match: REGEX, verdict: V}, ...]`` → ((compiled, V), ...), in order."""
     if raw is None:
@@ -124,9 +97,9 @@ def _overrides(r: "_Reader", raw: Any, key: str, wrap: Any, missing: object
         return ()
     out = []
     for j, item in enumerate(raw):
-        got = r.section(item, f"{key}[{j}]", {"match": wrap(_regex), "verdict": wrap(_verdict)})
+        got = r.section(item, f"{key}[{j}]", {"match": _regex, "verdict": _verdict})
         if isinstance(item, dict) and not {"match", "verdict"} <= set(item):
-            r.error(f"{key}[{j}]", missing, "needs both 'match' and 'verdict'")
+            r.error(f"{key}[{j}]", MISSING, "needs both 'match' and 'verdict'")
         elif len(got) == 2:
             out.append((got["match"], got["verdict"]))
     return tuple(out)
