@@ -30,7 +30,7 @@ inns iptables  -A INPUT -p udp --dport 9999 -j NFLOG --nflog-group 2 --nflog-pre
 inns iptables  -A INPUT -p udp --dport 9999 -j DROP
 
 # Loopback traffic inside the namespace: an HTTP server and a client, plus UDP "DNS" queries.
-inns python3 - <<'PY' &
+ip netns exec "$NS" python3 - <<'PY' &  # no shell function: $! must be python's PID
 import http.server, socket, threading, time, urllib.request
 for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
     cls = type("S", (http.server.ThreadingHTTPServer,), {"address_family": fam})

@@ -98,7 +98,7 @@ def build(cfg: config.Config) -> Pipeline:
             b"".join(part.chunk(snap) for part in lines)))
     prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
                            "nflog": NflogRenderer().render,
-                           "nft": NftRenderer(cfg.labels).render},
-                          self_metrics.registry(poller, carbon))
+                           "nft": NftRenderer(cfg.labels).render})
+    prom.registry = self_metrics.registry(poller, carbon, lambda: prom.snapshot)
     poller.publish = [prom.publish, *publish]
     return Pipeline(cfg, poller, prom, carbon)

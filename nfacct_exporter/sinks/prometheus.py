@@ -275,13 +275,18 @@ class PrometheusSink:
     """
 
     def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes]],
-                 registry: CollectorRegistry) -> None:
+                 registry: CollectorRegistry | None = None) -> None:
         self.renderers = renderers
-        self.registry = registry  # the exporter's own metrics, rendered per scrape
+        self.registry = registry or CollectorRegistry()  # own metrics, rendered per scrape
         self._snapshot: Snapshot | None = None
         self._body: bytes | None = b""  # None: not rendered yet for this snapshot
         self._gzipped: bytes | None = None
         self._lock = threading.Lock()  # renderers keep caches: one render at a time
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The poll being served (read by the own-metrics collector under the scrape's lock)."""
+        return self._snapshot
 
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
@@ -310,9 +315,9 @@ class PrometheusSink:
 
         gzip output is two gzip members (cached counters + fresh self-metrics): a valid stream.
         """
-        own = generate_latest(self.registry)
-        with self._lock:
+        with self._lock:  # counters and own metrics (poll time, nfacct_up) of the same poll
             body = self._counters()
+            own = generate_latest(self.registry)
             if gzipped and self._gzipped is None:
                 self._gzipped = gzip.compress(body, compresslevel=1)
             cached = self._gzipped

@@ -14,7 +14,7 @@ Sample::
 """
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Info, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,17 +22,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from nfacct_exporter import __version__
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
+from nfacct_exporter.snapshot import Snapshot
 
 
 class ExporterCollector:
     """Poll health and Graphite delivery state, read from the poller and the sender."""
 
-    def __init__(self, poller: Poller, carbon: CarbonSender | None = None) -> None:
+    def __init__(self, poller: Poller, carbon: CarbonSender | None = None,
+                 snapshot: Callable[[], Snapshot | None] | None = None) -> None:
         self.poller = poller
         self.carbon = carbon
+        # the snapshot whose counters the scrape serves, so both come from the same poll
+        self.snapshot = snapshot or (lambda: poller.last)
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.poller.last
+        snap = self.snapshot()
         nfacct = snap.all("nfacct") if snap else []
         multi = any(r.netns is not None for r in snap.readings.values()) if snap else False
         ns = ["netns"] if multi else []
@@ -106,10 +110,11 @@ class ExporterCollector:
                                 "none).", value=oldest or 0)
 
 
-def registry(poller: Poller, carbon: CarbonSender | None) -> CollectorRegistry:
+def registry(poller: Poller, carbon: CarbonSender | None,
+             snapshot: Callable[[], Snapshot | None] | None = None) -> CollectorRegistry:
     """A private registry: our collector, build info and the process metrics."""
     reg = CollectorRegistry()
-    reg.register(ExporterCollector(poller, carbon))
+    reg.register(ExporterCollector(poller, carbon, snapshot))
     Info("nfacct_exporter_build", "Version of nfacct-exporter and of Python running it.",
          registry=reg).info({"version": __version__, "python": platform.python_version()})
     ProcessCollector(registry=reg)
