@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from conftest import kernel_counters, parse_exposition
+from nflog_rules import tcp_exchange
 
 from nfacct_exporter.netlink import nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
@@ -39,38 +40,12 @@ def setup_rules(ns) -> None:  # noqa: ANN001
     """)
 
 
-def tcp_exchange(ns, rounds: int) -> None:  # noqa: ANN001
-    """A real TCP connection on loopback: connect, send, receive, close."""
-    import socket
-    import threading
-
-    def run() -> None:
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", TCP))
-        srv.listen()
-
-        def serve() -> None:
-            c, _ = srv.accept()
-            while data := c.recv(1000):
-                c.sendall(data)
-            c.close()
-        t = threading.Thread(target=serve)
-        t.start()
-        with socket.create_connection(("127.0.0.1", TCP)) as c:
-            for _ in range(rounds):
-                c.sendall(b"x" * 100)
-                c.recv(1000)
-        t.join()
-        srv.close()
-    ns.call(run)
-
-
 def test_exported_counters_equal_the_kernel(ns, exporter) -> None:  # noqa: ANN001
     setup_rules(ns)
     exp = exporter(CONFIG)
     ns.udp("127.0.0.1", UDP4, b"a" * 100, count=7)
     ns.udp("::1", UDP6, b"b" * 100, count=5)
-    tcp_exchange(ns, rounds=4)
+    tcp_exchange(ns, TCP, connections=1, rounds=4)
     kernel = kernel_counters(ns)
     # what the rules must have counted: IPv4 20+8+100 bytes, IPv6 40+8+100 bytes per datagram
     assert kernel["ipv4.udp"] == (7, 7 * 128)
