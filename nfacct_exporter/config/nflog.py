@@ -1,6 +1,6 @@
 """The ``nflog:`` config section: which NFLOG groups to count, and how, as immutable objects.
 
-Kept apart from ``config`` (which calls ``parse``) so each section stays small. Shape::
+Shape::
 
     nflog:
       - group: 2                  # 0..65535, each group at most once
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nfacct_exporter.checks import MISSING, Invalid, Reader, choice, integer
+from nfacct_exporter.config.checks import MISSING, Invalid, Reader, choice, integer
 
 VERDICTS = ("accept", "drop", "reject", "log")
 
