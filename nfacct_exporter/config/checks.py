@@ -16,6 +16,11 @@ class Invalid(Exception):
     """A value is wrong; the reader turns it into one line naming file, line and key."""
 
 
+def anything(v: Any) -> Any:
+    """Any value: the section's own parser checks it further."""
+    return v
+
+
 def number(lo: float = 0.0) -> Callable[[Any], float]:
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > lo or v != v:

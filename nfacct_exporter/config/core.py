@@ -12,7 +12,7 @@ from typing import Any
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import counters, graphite, labels, loader, namespaces, nflog
-from nfacct_exporter.config.checks import Invalid, Reader, boolean, number, string
+from nfacct_exporter.config.checks import Invalid, Reader, anything, boolean, number, string
 from nfacct_exporter.config.counters import Counter
 from nfacct_exporter.config.graphite import GraphiteConfig
 from nfacct_exporter.config.nflog import NflogGroup
@@ -51,20 +51,16 @@ def _listen(v: Any) -> str:
     return v
 
 
-def _any(v: Any) -> Any:
-    return v
-
-
 _TOP = {
     "pollinterval": number(0.0),
-    "prometheus": _any,
-    "graphite": _any,
-    "labels": _any,
+    "prometheus": anything,
+    "graphite": anything,
+    "labels": anything,
     "netns": string,
-    "namespaces": _any,
+    "namespaces": anything,
     "nft_counters": boolean,
-    "counters": _any,
-    "nflog": _any,
+    "counters": anything,
+    "nflog": anything,
 }
 
 

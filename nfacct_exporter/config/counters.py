@@ -18,7 +18,7 @@ rules feeding them, so the set-up lives in the same reviewed file as the label r
 from dataclasses import dataclass
 from typing import Any
 
-from nfacct_exporter.config.checks import MISSING, Invalid, Reader, choice
+from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, choice
 
 NAME_MAX_BYTES = 31  # NFACCT_NAME_MAX (32) less the terminating NUL
 DIRECTIONS = ("in", "out", "forward")
@@ -104,8 +104,8 @@ def parse(r: Reader, data: Any) -> tuple[Counter, ...]:
     for i, item in enumerate(data):
         key = f"counters[{i}]"
         if isinstance(item, dict):
-            got = r.section(item, key, {"name": check_name, "quota": lambda v: v,
-                                        "match": lambda v: v})
+            got = r.section(item, key, {"name": check_name, "quota": anything,
+                                        "match": anything})
             if "name" not in item:
                 r.error(key, MISSING, "a counter needs 'name'")
             name_key = f"{key}.name"

@@ -67,7 +67,7 @@ def parse(r: Reader, data: Any) -> GraphiteConfig | None:
     """The ``graphite:`` mapping → GraphiteConfig (None if invalid), problems reported to ``r``."""
     g = r.section(data, "graphite", _SPEC)
     if "host" not in g:
-        if not isinstance(data, dict) or "host" not in data:
+        if isinstance(data, dict) and "host" not in data:
             r.error("graphite", MISSING, "'host' is required when graphite is configured")
         return None
     cfg = GraphiteConfig(**g)

@@ -4,11 +4,11 @@ import re
 from typing import Any
 
 from nfacct_exporter import naming
-from nfacct_exporter.config.checks import MISSING, Invalid, Reader, choice, string
+from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, choice, string
 
 _RESERVED = {"name": "the exact object name", "netns": "the network namespace"}
-_SPEC = {"match": string, "match_type": choice("glob", "regex"), "labels": lambda v: v,
-         "parts": lambda v: v}
+_SPEC = {"match": string, "match_type": choice("glob", "regex"), "labels": anything,
+         "parts": anything}
 
 
 def parse(r: Reader, data: Any) -> tuple[naming.LabelRule, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nfacct_exporter.config import loader
-from nfacct_exporter.config.checks import MISSING, Reader
+from nfacct_exporter.config.checks import MISSING, Reader, anything
 
 TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
                 "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
@@ -69,11 +69,10 @@ def _mapping(r: Reader, data: Any, key: str, known: set[str]) -> dict[str, Any]:
     """The known keys of a mapping (absent = empty); unknown and unsupported ones reported."""
     if data is None:
         return {}
-    return r.section(data, key, dict.fromkeys(sorted(known), _any), UNSUPPORTED)
-
-
-def _any(v: Any) -> Any:
-    return v
+    if not isinstance(data, dict):
+        r.error(key or "(top level)", MISSING, "expected a mapping")
+        return {}
+    return r.section(data, key, dict.fromkeys(sorted(known), anything), UNSUPPORTED)
 
 
 def _shown(v: Any) -> Any:
