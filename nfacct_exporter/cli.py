@@ -5,7 +5,8 @@ import errno
 import logging
 import sys
 
-from nfacct_exporter import __version__, config, tuning, webconfig
+from nfacct_exporter import __version__, config, tuning
+from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
 from nfacct_exporter.http import WebConfigSource
 from nfacct_exporter.netlink.nflog import BindError
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += str(e).splitlines()
     try:
         web = webconfig.load(args.web_config) if args.web_config else None
-    except webconfig.WebConfigError as e:
+    except config.ConfigError as e:
         problems += str(e).splitlines()
     if problems:  # every problem of both files at once, one line each
         for line in problems:

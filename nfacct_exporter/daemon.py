@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from nfacct_exporter import config, pipeline, webconfig
+from nfacct_exporter import config, pipeline
+from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.http import MetricsServer, WebConfigSource
 from nfacct_exporter.sd_notify import Notifier
 
@@ -162,7 +163,7 @@ class Daemon:
         if self.web is not None and self.web.config.path is not None:
             try:
                 web = webconfig.load(self.web.config.path)
-            except webconfig.WebConfigError as e:
+            except config.ConfigError as e:
                 raise ReloadFailed(str(e).replace("\n", "; ")) from None
         listen = self.listen_override or cfg.listen
         server = self._listen(listen) if listen != self.listen else None

@@ -1,7 +1,7 @@
 """The HTTP endpoint: landing page at ``/``, metrics at ``/metrics``, 404 elsewhere, GET/HEAD only.
 
 Request threads only copy the bytes the Prometheus sink rendered at the last poll. With a web
-config (``webconfig``) it serves TLS and checks basic auth. The TLS handshake runs in the
+config (``config.web``) it serves TLS and checks basic auth. The TLS handshake runs in the
 connection's own thread, never in the accept loop: prometheus_client's server handshakes in its
 accept loop, so one client that connects and stays silent stalls every other scrape.
 """
@@ -17,9 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nfacct_exporter import __version__
-from nfacct_exporter.basic_auth import credentials
+from nfacct_exporter.basic_auth import Users, credentials
+from nfacct_exporter.config import ConfigError
+from nfacct_exporter.config.web import WebConfig, load
 from nfacct_exporter.sinks.prometheus import CONTENT_TYPE
-from nfacct_exporter.webconfig import WebConfig, WebConfigError, load
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class WebConfigSource:
                 try:
                     self.replace(load(self.config.path))
                     self.log.info("web config %s changed: re-read", self.config.path)
-                except WebConfigError as e:
+                except ConfigError as e:
                     self._failed_stamp = stamp
                     self.log.error("web config changed but is invalid, keeping the previous "
                                    "one: %s", str(e).replace("\n", "; "))
@@ -111,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         """basic_auth_users: every path needs valid credentials (as in the exporter-toolkit)."""
         self.web = self.server.web_config()
-        users = self.web.users
+        users = self.server.users(self.web)
         if users is None:
             return True
         cred = credentials(self.headers.get("Authorization"))
@@ -158,6 +159,7 @@ class MetricsServer(ThreadingHTTPServer):
                  web: WebConfigSource | None = None) -> None:
         self.exposition = exposition
         self.web = web
+        self._users: tuple[WebConfig, Users] | None = None
         self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
         self._dual = host == ""
         try:
@@ -170,6 +172,14 @@ class MetricsServer(ThreadingHTTPServer):
 
     def web_config(self) -> WebConfig:
         return self.web.current() if self.web is not None else _PLAIN
+
+    def users(self, web: WebConfig) -> Users | None:
+        """The basic-auth checker of ``web``, kept (with its cache) while ``web`` is current."""
+        if web.users is None:
+            return None
+        if self._users is None or self._users[0] is not web:
+            self._users = (web, Users(web.users))
+        return self._users[1]
 
     def server_bind(self) -> None:
         if self._dual:

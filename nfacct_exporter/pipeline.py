@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from nfacct_exporter import config, namespaces
+from nfacct_exporter import config
+from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks import self_metrics
 from nfacct_exporter.sinks.carbon import CarbonSender

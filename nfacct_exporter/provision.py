@@ -14,7 +14,7 @@ import os
 import sys
 
 from nfacct_exporter import config, rules
-from nfacct_exporter.counters import Counter
+from nfacct_exporter.config.counters import Counter
 from nfacct_exporter.netlink import messages, nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
 

@@ -16,7 +16,7 @@ a tool that rewrites rulesets on a firewall is a risk its operators did not ask 
 
 from collections.abc import Iterable
 
-from nfacct_exporter.counters import Counter, Match
+from nfacct_exporter.config.counters import Counter, Match
 
 FORMATS = ("iptables", "ip6tables", "nft")
 CHAINS = {"in": ("INPUT", "NFACCT-IN"), "out": ("OUTPUT", "NFACCT-OUT"),

@@ -29,9 +29,9 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from nfacct_exporter.config.nflog import NflogGroup
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NETLINK_NO_ENOBUFS, SOL_NETLINK, NetfilterSocket
-from nfacct_exporter.nflog_config import NflogGroup
 from nfacct_exporter.snapshot import Reading
 
 log = logging.getLogger(__name__)

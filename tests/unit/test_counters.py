@@ -4,7 +4,7 @@ for real is tests/kernel/test_counters_setup.py)."""
 import pytest
 
 from nfacct_exporter import config, rules
-from nfacct_exporter.counters import Counter, Match
+from nfacct_exporter.config.counters import Counter, Match
 
 GOOD = """\
 counters:

@@ -7,6 +7,7 @@ import graphyte
 import pytest
 
 from nfacct_exporter import config, naming
+from nfacct_exporter.config import graphite
 from nfacct_exporter.netlink.nfacct import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
 from nfacct_exporter.snapshot import Reading, Snapshot
@@ -86,8 +87,8 @@ def test_tags_carry_mapped_labels_and_are_valid_for_carbon(name: str) -> None:
 
 
 def test_prefix_placeholders_expand_to_one_escaped_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config.socket, "gethostname", lambda: "web01.example.com")
-    monkeypatch.setattr(config.socket, "getfqdn", lambda: "web01.example.com")
+    monkeypatch.setattr(graphite.socket, "gethostname", lambda: "web01.example.com")
+    monkeypatch.setattr(graphite.socket, "getfqdn", lambda: "web01.example.com")
     cfg = config.from_text("graphite: {host: h, prefix: 'servers.{hostname}.{fqdn}.nfacct'}")
     assert cfg.graphite is not None
     assert cfg.graphite.prefix == "servers.web01.web01_example_com.nfacct"

@@ -5,8 +5,8 @@ import re
 
 from nflog_ref import datagram, ipv4, packet
 
+from nfacct_exporter.config.nflog import NflogGroup
 from nfacct_exporter.netlink import nflog
-from nfacct_exporter.nflog_config import NflogGroup
 from nfacct_exporter.sources import nflog as source
 from nfacct_exporter.sources.nflog import NflogCount, NflogSource, verdict_of
 

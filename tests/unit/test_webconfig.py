@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from prod import bcrypt_hash, make_certs
 
-from nfacct_exporter import cli, webconfig
+from nfacct_exporter import cli, config
 from nfacct_exporter.basic_auth import Users, credentials
+from nfacct_exporter.config import web as webconfig
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 
@@ -29,7 +30,7 @@ def load(tmp_path: Path, text: str) -> webconfig.WebConfig:
 
 
 def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(webconfig.WebConfigError) as e:
+    with pytest.raises(config.ConfigError) as e:
         load(tmp_path, text)
     prefix = f"{tmp_path / 'web.yml'}"
     lines = str(e.value).splitlines()
@@ -59,7 +60,7 @@ basic_auth_users:
     assert cfg.tls.minimum_version == ssl.TLSVersion.TLSv1_3
     assert cfg.headers == (("X-Frame-Options", "deny"),
                            ("Content-Security-Policy", "default-src 'none'"))
-    assert cfg.users is not None and cfg.users.check("alice", "pw")
+    assert cfg.users is not None and Users(cfg.users).check("alice", "pw")
     assert len(cfg.files) == 4  # the file itself, cert, key, CA: watched for rotation
     assert cfg.san_allowed({"subjectAltName": (("DNS", "prometheus"),)})
     assert cfg.san_allowed({"subjectAltName": (("IP Address", "10.0.0.1\n"),)})
@@ -149,7 +150,7 @@ def test_yaml_problems(tmp_path: Path) -> None:
         ":3: YAML syntax error: expected the node content, but found '<stream end>'"]
     assert errors(tmp_path, "basic_auth_users: {}\nbasic_auth_users: {}\n") == [
         ":2: key 'basic_auth_users': duplicate key"]
-    with pytest.raises(webconfig.WebConfigError, match="cannot read the web config file"):
+    with pytest.raises(config.ConfigError, match="cannot read the web config file"):
         webconfig.load(str(tmp_path / "missing.yml"))
 
 

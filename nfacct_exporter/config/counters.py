@@ -18,7 +18,7 @@ rules feeding them, so the set-up lives in the same reviewed file as the label r
 from dataclasses import dataclass
 from typing import Any
 
-from nfacct_exporter.checks import MISSING, Invalid, Reader
+from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, choice
 
 NAME_MAX_BYTES = 31  # NFACCT_NAME_MAX (32) less the terminating NUL
 DIRECTIONS = ("in", "out", "forward")
@@ -52,8 +52,6 @@ class Counter:
     matches: tuple[Match, ...] = ()
 
 
-
-
 def check_name(v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise Invalid("expected a non-empty string (quote names YAML reads as numbers)")
@@ -76,22 +74,14 @@ def check_port(v: Any) -> tuple[int, int]:
     return low, high
 
 
-def _choice(*options: str) -> Any:
-    def check(v: Any) -> str:
-        if v not in options:
-            raise Invalid("expected one of " + ", ".join(options))
-        return v
-    return check
-
-
 def _positive(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 1 << 64:
         raise Invalid("expected an integer 1..2^64-1")
     return v
 
 
-_MATCH_SPEC = {"direction": _choice(*DIRECTIONS), "family": _choice(*FAMILIES),
-               "protocol": _choice(*PROTOCOLS), "port": check_port, "sport": check_port,
+_MATCH_SPEC = {"direction": choice(*DIRECTIONS), "family": choice(*FAMILIES),
+               "protocol": choice(*PROTOCOLS), "port": check_port, "sport": check_port,
                "dport": check_port}
 
 
@@ -114,8 +104,8 @@ def parse(r: Reader, data: Any) -> tuple[Counter, ...]:
     for i, item in enumerate(data):
         key = f"counters[{i}]"
         if isinstance(item, dict):
-            got = r.section(item, key, {"name": check_name, "quota": lambda v: v,
-                                        "match": lambda v: v})
+            got = r.section(item, key, {"name": check_name, "quota": anything,
+                                        "match": anything})
             if "name" not in item:
                 r.error(key, MISSING, "a counter needs 'name'")
             name_key = f"{key}.name"

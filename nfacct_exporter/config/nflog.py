@@ -1,6 +1,6 @@
 """The ``nflog:`` config section: which NFLOG groups to count, and how, as immutable objects.
 
-Kept apart from ``config`` (which calls ``parse``) so each section stays small. Shape::
+Shape::
 
     nflog:
       - group: 2                  # 0..65535, each group at most once
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nfacct_exporter.checks import MISSING, Invalid, Reader, choice, integer
+from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, choice, integer
 
 VERDICTS = ("accept", "drop", "reject", "log")
 
@@ -56,7 +56,7 @@ def _regex(v: Any) -> re.Pattern[str]:
 _SPEC = {
     "group": integer(0, 65535),
     "verdict": _verdict,
-    "prefix_verdicts": lambda v: v,
+    "prefix_verdicts": anything,
     "max_prefixes": integer(1, 100_000),
     "rcvbuf": integer(4096, 1 << 30),
     "qthreshold": integer(1, 1_000_000),

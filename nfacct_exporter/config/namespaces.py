@@ -9,7 +9,7 @@ the daemon's own) and every Graphite path a namespace part; with one, nothing ch
 from dataclasses import dataclass
 from typing import Any
 
-from nfacct_exporter.checks import Invalid
+from nfacct_exporter.config.checks import Reader, string
 
 SELF = "self"
 
@@ -20,7 +20,7 @@ class Namespace:
     label: str | None  # the netns label value; None when only one namespace is read
 
 
-def parse(reader: Any, data: Any, primary: str | None = None) -> tuple[tuple[str, str], ...]:
+def parse(reader: Reader, data: Any, primary: str | None = None) -> tuple[tuple[str, str], ...]:
     """``namespaces:`` → ((path, label), ...); entries are a name/path or {path, label}.
 
     ``primary`` is the ``netns:`` key: its label is that text, so no other entry may take it."""
@@ -31,7 +31,7 @@ def parse(reader: Any, data: Any, primary: str | None = None) -> tuple[tuple[str
     for i, item in enumerate(data):
         key = f"namespaces[{i}]"
         if isinstance(item, dict):
-            got = reader.section(item, key, {"path": _text, "label": _text})
+            got = reader.section(item, key, {"path": string, "label": string})
             if "path" not in got:
                 if "path" not in item:
                     reader.error(key, item, "a mapping entry needs 'path' (and optional 'label')")
@@ -53,12 +53,6 @@ def parse(reader: Any, data: Any, primary: str | None = None) -> tuple[tuple[str
         else:
             out.append((path, label))
     return tuple(out)
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str) or not v:
-        raise Invalid("expected a non-empty string")
-    return v
 
 
 def plan(primary: str | None, others: tuple[tuple[str, str], ...]) -> list[Namespace]:

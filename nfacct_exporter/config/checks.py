@@ -1,6 +1,6 @@
-"""Shared configuration checks: value checkers and the reader that reports each problem on one
-line naming the file, the line and the key. Every section parser (config, counters, nflog,
-namespaces, ...) raises ``Invalid`` from its checkers and reports through one ``Reader``."""
+"""The one error collector: value checkers and the reader that reports each problem on one line
+naming the file, the line and the key. Every section parser (core, graphite, counters, nflog,
+namespaces, web, ...) raises ``Invalid`` from its checkers and reports through one ``Reader``."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,8 +8,17 @@ from typing import Any
 MISSING = object()  # "no value to show" in an error line
 
 
+class ConfigError(Exception):
+    """One or more configuration problems, one per line of the message."""
+
+
 class Invalid(Exception):
     """A value is wrong; the reader turns it into one line naming file, line and key."""
+
+
+def anything(v: Any) -> Any:
+    """Any value: the section's own parser checks it further."""
+    return v
 
 
 def number(lo: float = 0.0) -> Callable[[Any], float]:
@@ -65,8 +74,11 @@ class Reader:
         shown = "" if value is MISSING else f" = {value!r}"
         self.errors.append(f"{where}: key {key!r}{shown}: {msg}")
 
-    def section(self, data: Any, key: str, spec: dict[str, Callable[[Any], Any]]) -> dict:
-        """Check a mapping against ``spec`` (key → checker); returns only the valid keys."""
+    def section(self, data: Any, key: str, spec: dict[str, Callable[[Any], Any]],
+                refused: dict[str, str] | None = None) -> dict:
+        """Check a mapping against ``spec`` (key → checker); returns only the valid keys.
+
+        ``refused`` maps full keys that are understood but not supported to the reason given."""
         if not isinstance(data, dict):
             self.error(key or "(top level)", data, "expected a mapping")
             return {}
@@ -74,6 +86,9 @@ class Reader:
         for k, v in data.items():
             sub = f"{key}.{k}" if key else str(k)
             check = spec.get(k) if isinstance(k, str) else None
+            if refused and sub in refused:
+                self.error(sub, MISSING, refused[sub])
+                continue
             if check is None:
                 self.error(sub, MISSING, "unknown key (known: " + ", ".join(spec) + ")")
                 continue
@@ -82,3 +97,8 @@ class Reader:
             except Invalid as e:
                 self.error(sub, v, str(e))
         return out
+
+    def done(self) -> None:
+        """Raise ConfigError listing every problem found, if any."""
+        if self.errors:
+            raise ConfigError("\n".join(self.errors))
