@@ -15,8 +15,6 @@ from typing import Any
 
 import yaml
 
-from nfacct_exporter.basic_auth import Users
-
 TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
                 "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 # toolkit name → (verify mode, needs a client CA); RequestClientCert never checks what it gets,
@@ -49,7 +47,7 @@ class WebConfig:
     path: str | None = None
     tls: ssl.SSLContext | None = None
     allowed_sans: tuple[str, ...] = ()
-    users: Users | None = None
+    users: dict[str, bytes] | None = None  # user → bcrypt hash
     headers: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = field(default=())  # files whose change means "re-read me"
 
@@ -166,7 +164,7 @@ def _headers(err: _Errors, data: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _users(err: _Errors, data: Any) -> Users | None:
+def _users(err: _Errors, data: Any) -> dict[str, bytes] | None:
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -181,7 +179,7 @@ def _users(err: _Errors, data: Any) -> Users | None:
             err.add(f"basic_auth_users.{user}", "a user name cannot contain ':'")
         else:
             hashes[user] = hashed.encode()
-    return Users(hashes) if hashes else None
+    return hashes or None
 
 
 def _tls(err: _Errors, cfg: WebConfig, t: dict[str, Any], base: str) -> None:
