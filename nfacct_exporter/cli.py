@@ -8,8 +8,8 @@ import sys
 from nfacct_exporter import __version__, config, tuning
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
-from nfacct_exporter.http import WebConfigSource
 from nfacct_exporter.netlink.nflog import BindError
+from nfacct_exporter.web.tls import WebConfigSource
 
 log = logging.getLogger("nfacct_exporter")
 PROG = "nfacct-exporter"

@@ -17,8 +17,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from nfacct_exporter import config, pipeline
 from nfacct_exporter.config import web as webconfig
-from nfacct_exporter.http import MetricsServer, WebConfigSource
 from nfacct_exporter.sd_notify import Notifier
+from nfacct_exporter.web.server import MetricsServer
+from nfacct_exporter.web.tls import WebConfigSource
 
 log = logging.getLogger("nfacct_exporter")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}

@@ -30,7 +30,6 @@ from nfacct_exporter.netlink.messages import (
 )
 from nfacct_exporter.snapshot import Reading, Snapshot
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger(__name__)
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")

@@ -1,19 +1,17 @@
 """--web.config.file parsing: the exporter-toolkit format, one clear line per problem (file, line,
-key), bcrypt users with their cache, and ``--check`` covering the web config."""
+key), bcrypt users, and ``--check`` covering the web config."""
 
-import base64
 import errno
 import shutil
 import ssl
-import time
 from pathlib import Path
 
 import pytest
 from prod import bcrypt_hash, make_certs
 
 from nfacct_exporter import cli, config
-from nfacct_exporter.basic_auth import Users, credentials
 from nfacct_exporter.config import web as webconfig
+from nfacct_exporter.web.auth import Users
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 
@@ -152,34 +150,6 @@ def test_yaml_problems(tmp_path: Path) -> None:
         ":2: key 'basic_auth_users': duplicate key"]
     with pytest.raises(config.ConfigError, match="cannot read the web config file"):
         webconfig.load(str(tmp_path / "missing.yml"))
-
-
-def test_bcrypt_users_and_cache() -> None:
-    users = Users({"alice": bcrypt_hash("right", rounds=10).encode()})
-    t = time.perf_counter()
-    assert users.check("alice", "right")
-    first = time.perf_counter() - t
-    t = time.perf_counter()
-    assert users.check("alice", "right")
-    cached = time.perf_counter() - t
-    assert cached < first / 10, (first, cached)  # bcrypt cost 10 ≈ 50-100 ms, the cache µs
-    assert not users.check("alice", "wrong")  # only successes are cached
-    assert not users.check("mallory", "right")
-    assert not users.check("alice", "x" * 100)  # bcrypt ≥ 5 refuses > 72 bytes: refused
-    t = time.perf_counter()
-    assert not users.check("nobody-like-this", "pw")
-    assert time.perf_counter() - t > first / 3  # unknown users pay a bcrypt too (no timing oracle)
-
-
-def test_credentials_header() -> None:
-    def b64(s: str) -> str:
-        return base64.b64encode(s.encode()).decode()
-    assert credentials(f"Basic {b64('u:p:q')}") == ("u", "p:q")
-    assert credentials(f"basic {b64('ü:pw')}") == ("ü", "pw")
-    assert credentials(f"Bearer {b64('u:p')}") is None
-    assert credentials("Basic !!!") is None
-    assert credentials(f"Basic {b64('no-colon')}") is None
-    assert credentials(None) is None
 
 
 def test_check_flag_covers_the_web_config(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,12 @@
+"""The landing page at ``/``: what this is, its version, and the link to ``/metrics``."""
+
+from nfacct_exporter import __version__
+
+CONTENT_TYPE = "text/html; charset=utf-8"
+PAGE = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>nfacct-exporter</title></head>
+<body><h1>nfacct-exporter</h1>
+<p>Linux netfilter accounting (NFACCT) and NFLOG counters for Prometheus. Version {__version__}.</p>
+<p><a href="/metrics">Metrics</a></p>
+</body></html>
+""".encode()
