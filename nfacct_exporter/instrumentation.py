@@ -52,7 +52,8 @@ class ReloadState:
 
 
 class ExporterCollector:
-    """Poll health and Graphite delivery state, read from the poller and the sender."""
+    """Poll health, NFLOG receive counts and Graphite delivery, read from the poller, the
+    snapshot being served and the sender."""
 
     def __init__(self, poller: Poller, carbon: CarbonSender | None = None,
                  snapshot: Callable[[], Snapshot | None] | None = None) -> None:
