@@ -1,71 +1,108 @@
-"""Command line: flags, ``--check``, wiring sources → poller → sinks, signals and exit codes."""
+"""The command line: the daemon (the default), ``check`` and ``counters``, their flags, their
+help for operators and their exit codes."""
 
 import argparse
-import errno
 import logging
 import sys
 
 from nfacct_exporter import __version__, config, tuning
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
-from nfacct_exporter.netlink.nflog import BindError
+from nfacct_exporter.problems import netlink_problem
+from nfacct_exporter.provision import command as counters
 from nfacct_exporter.web.tls import WebConfigSource
 
-log = logging.getLogger("nfacct_exporter")
 PROG = "nfacct-exporter"
+USAGE = """\
+%(prog)s [--config FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
+                       [--log.level LEVEL] [--check]
+       %(prog)s check [--config FILE] [--web.config.file FILE]
+       %(prog)s counters {create,rules} --config FILE [...]
+       %(prog)s --version"""
+DESCRIPTION = """\
+Export Linux netfilter accounting to Prometheus and Graphite. The daemon reads every NFACCT
+object over netlink each pollinterval seconds, never resetting the kernel's counters, and, if
+configured, counts NFLOG packets per group and prefix and reads nftables named counters, in
+one or several network namespaces. It maps object names such as ipv4.http to labels and to
+Graphite paths, serves them on /metrics (TLS and basic auth optional) and pushes them to
+carbon. It needs CAP_NET_ADMIN. SIGHUP re-reads the configuration files (a broken file keeps
+the running configuration); SIGTERM or SIGINT stop it.
+"""
+EPILOG = """\
+commands:
+  (none)           run the daemon
+  check            validate the configuration and the web configuration, then exit
+                   (the same as --check)
+  counters create  create the NFACCT objects the configuration declares (idempotent)
+  counters rules   print iptables / ip6tables / nft rules feeding them
+  'nfacct-exporter COMMAND --help' describes each command.
+
+exit codes:
+  0  configuration OK (check), or a clean shutdown on SIGTERM or SIGINT
+  1  the kernel or the network refused: no CAP_NET_ADMIN, a kernel module missing, an
+     unknown network namespace, the listen address in use (one line on stderr says which)
+  2  bad configuration or command line (one line per problem, with file, line and key)
+"""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog=PROG, description=__doc__,
-        epilog="counter set-up: nfacct-exporter counters {create,rules} --config FILE [-h]")
-    p.add_argument("--config", metavar="FILE", help="YAML configuration (default: all defaults)")
-    p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+def parser() -> argparse.ArgumentParser:
+    """The whole command line; each command sets ``run``, the function that carries it out."""
+    p = argparse.ArgumentParser(prog=PROG, usage=USAGE, description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    _file_flags(p, None)
     p.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT",
-                   help=f"override prometheus.listen (default {config.DEFAULT_LISTEN})")
-    p.add_argument("--web.config.file", dest="web_config", metavar="FILE",
-                   help="TLS and basic auth, in the Prometheus exporter-toolkit format")
-    p.add_argument("--log.level", dest="log_level", default="info",
-                   choices=["debug", "info", "warning", "error"])
+                   help="listen here instead of prometheus.listen (default "
+                        f"{config.DEFAULT_LISTEN}; :PORT means every address)")
+    p.add_argument("--log.level", dest="log_level", default="info", metavar="LEVEL",
+                   choices=["debug", "info", "warning", "error"],
+                   help="debug, info (default), warning or error; logs go to stderr")
+    p.add_argument("--check", action="store_true",
+                   help="validate the configuration and the web configuration, then exit "
+                        "(the check command)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return p.parse_args(argv)
+    p.set_defaults(run=_default)
+    commands = p.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS,
+                                prog=PROG)
+    check_parser = commands.add_parser(
+        "check", help="validate the configuration files, then exit",
+        description="Validate the configuration and the web configuration, then exit: 0 when "
+                    "both are valid, 2 otherwise, with one line per problem (file, line, key).")
+    _file_flags(check_parser, argparse.SUPPRESS)  # given before the command, they still count
+    check_parser.set_defaults(run=check)
+    counters.add_parser(commands)
+    return p
 
 
-def fail(message: str, code: int = 1) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
-    return code
-
-
-def netlink_problem(e: OSError, netns: str | None) -> str:
-    """One line saying why the kernel refused us, and what to do."""
-    if isinstance(e, BindError):  # already names the NFLOG group, the namespace and why
-        return str(e)
-    where = f" in network namespace {netns!r}" if netns else ""
-    if netns and e.errno == errno.EPERM and "setns" in str(e):
-        return (f"cannot enter network namespace {netns!r}: setns needs CAP_SYS_ADMIN (the "
-                "shipped systemd unit grants only CAP_NET_ADMIN: use NetworkNamespacePath=)")
-    if e.errno in (errno.EPERM, errno.EACCES):
-        return (f"permission denied reading NFACCT over netlink{where}: CAP_NET_ADMIN is "
-                "required (run as root or with AmbientCapabilities=CAP_NET_ADMIN)")
-    if e.errno in (errno.EPROTONOSUPPORT, errno.EOPNOTSUPP, errno.ENOENT) and not netns:
-        return (f"the kernel does not answer NFACCT requests ({e.strerror}): load "
-                "nfnetlink_acct (modprobe nfnetlink_acct)")
-    if e.errno == errno.EINVAL:  # nfnetlink answers EINVAL for a subsystem it does not have
-        return (f"the kernel rejected the NFACCT request{where} ({e.strerror}): is "
-                "nfnetlink_acct loaded? (modprobe nfnetlink_acct)")
-    if netns and e.errno == errno.ENOENT:
-        return f"network namespace {netns!r} does not exist"
-    return f"cannot read NFACCT over netlink{where}: {e.strerror or e}"
+def _file_flags(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--config", metavar="FILE", default=default,
+                   help="YAML configuration (optional: every key has a default)")
+    p.add_argument("--web.config.file", dest="web_config", metavar="FILE", default=default,
+                   help="TLS, basic auth and HTTP headers, in the Prometheus exporter-toolkit "
+                        "web configuration format")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["counters"]:  # set-up subcommands: their own parser (provision.py)
-        from nfacct_exporter import provision
-        return provision.main(argv[1:])
-    args = parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.run(args)
+
+
+def _default(args: argparse.Namespace) -> int:
+    return check(args) if args.check else daemon(args)
+
+
+class Invalid(Exception):
+    """Every problem found in the configuration files and flags, one line each (exit code 2)."""
+
+    def report(self) -> int:
+        for line in self.args:
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return 2
+
+
+def load(args: argparse.Namespace) -> tuple[config.Config, webconfig.WebConfig | None]:
+    """Both configuration files and ``--web.listen-address``, all checked before any refusal."""
     problems = []
     try:
         cfg = config.load(args.config)
@@ -82,27 +119,35 @@ def main(argv: list[str] | None = None) -> int:
         web = webconfig.load(args.web_config) if args.web_config else None
     except config.ConfigError as e:
         problems += str(e).splitlines()
-    if problems:  # every problem of both files at once, one line each
-        for line in problems:
-            print(f"{PROG}: {line}", file=sys.stderr)
-        return 2
-    if args.check:
-        print(f"{PROG}: {cfg.path or 'defaults'}: configuration OK")
-        if web is not None:
-            print(f"{PROG}: {web.path}: web configuration OK")
-        return 0
-    return run(cfg, args.listen, web)
+    if problems:
+        raise Invalid(*problems)
+    return cfg, web
 
 
-def run(cfg: config.Config, listen_override: str | None = None,
-        web: webconfig.WebConfig | None = None) -> int:
-    """The daemon (daemon.py): start-up failures are one line and exit code 1."""
-    tuning.for_daemon()  # before any thread starts
-    source = WebConfigSource(web, logging.getLogger("nfacct_exporter.web")) if web \
-        else None
-    daemon = Daemon(cfg, listen_override, source, lambda e, c: netlink_problem(e, c.netns))
+def check(args: argparse.Namespace) -> int:
+    """``check`` / ``--check``: say what was validated; 0 valid, 2 not."""
     try:
-        daemon.start()
+        cfg, web = load(args)
+    except Invalid as e:
+        return e.report()
+    print(f"{PROG}: {cfg.path or 'defaults'}: configuration OK")
+    if web is not None:
+        print(f"{PROG}: {web.path}: web configuration OK")
+    return 0
+
+
+def daemon(args: argparse.Namespace) -> int:
+    """The daemon until SIGTERM/SIGINT; a start-up failure is one line and exit code 1."""
+    try:
+        cfg, web = load(args)
+    except Invalid as e:
+        return e.report()
+    tuning.for_daemon()  # before any thread starts
+    source = WebConfigSource(web, logging.getLogger("nfacct_exporter.web")) if web else None
+    running = Daemon(cfg, args.listen, source, lambda e, c: netlink_problem(e, c.netns))
+    try:
+        running.start()
     except StartupFailed as e:
-        return fail(str(e))
-    return daemon.serve()
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    return running.serve()

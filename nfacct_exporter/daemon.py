@@ -3,21 +3,19 @@
 The HTTP server outlives pipelines: it calls ``Daemon.exposition``, which reads whichever
 pipeline is current, so scrapes are served throughout a reload. A reload validates everything
 (config, web config, a new listen address) before touching the running pipeline, and a pipeline
-is only replaced by one that started; the reload gauges below say how the last attempt went.
+is only replaced by one that started; the reload gauges (``ReloadState``, collected by each
+pipeline's own-metrics registry) say how the last attempt went.
 """
 
-import gzip
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from collections.abc import Callable
 
 from nfacct_exporter import config, pipeline
 from nfacct_exporter.config import web as webconfig
-from nfacct_exporter.sd_notify import Notifier
+from nfacct_exporter.instrumentation import ReloadState
+from nfacct_exporter.systemd import Notifier
 from nfacct_exporter.web.server import MetricsServer
 from nfacct_exporter.web.tls import WebConfigSource
 
@@ -33,24 +31,6 @@ class ReloadFailed(Exception):
     """One line: why the new configuration was not applied."""
 
 
-class ReloadState:
-    """``nfacct_exporter_config_last_reload_*``, named after Prometheus' own reload gauges."""
-
-    def __init__(self) -> None:
-        self.successful = True
-        self.success_time = time.time()  # the start-up load counts as the first success
-
-    def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "nfacct_exporter_config_last_reload_successful",
-            "Whether the last configuration reload (SIGHUP) succeeded (1) or failed (0).",
-            value=1 if self.successful else 0)
-        yield GaugeMetricFamily(
-            "nfacct_exporter_config_last_reload_success_timestamp_seconds",
-            "When the configuration in force was loaded (start-up or last good reload).",
-            value=self.success_time)
-
-
 class Daemon:
     def __init__(self, cfg: config.Config, listen_override: str | None,
                  web: WebConfigSource | None,
@@ -63,16 +43,13 @@ class Daemon:
         self.problem = problem  # OSError from the kernel → one line for the operator
         self.notifier = notifier or Notifier()
         self.reload_state = ReloadState()
-        self._registry = CollectorRegistry()
-        self._registry.register(self.reload_state)
         self.current: pipeline.Pipeline | None = None
         self.server: MetricsServer | None = None
 
     def exposition(self, gzipped: bool) -> bytes:
-        """The current pipeline's exposition followed by the reload gauges (a gzip member each)."""
+        """The current pipeline's exposition (its own metrics include the reload gauges)."""
         assert self.current is not None
-        own = generate_latest(self._registry)
-        return self.current.exposition(gzipped) + (gzip.compress(own, 1) if gzipped else own)
+        return self.current.exposition(gzipped)
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -126,7 +103,9 @@ class Daemon:
             raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
 
     def _start_pipeline(self, p: pipeline.Pipeline) -> None:
-        """Watchdog pings come from the poll loop, so the timeout must fit the poll interval."""
+        """Before ``p`` is served: the reload gauges join its own metrics, and its poll loop
+        sends the watchdog pings (so the watchdog timeout must fit the poll interval)."""
+        p.prometheus.registry.register(self.reload_state)
         p.poller.heartbeat = self.notifier.watchdog
         self.notifier.fit_watchdog(int((2 * p.cfg.pollinterval + 10) * 1e6))
         p.start()
@@ -202,12 +181,13 @@ class Daemon:
                 new = pipeline.build(cfg)
             except OSError as e:
                 try:
-                    self.current = pipeline.build(old.cfg)
-                except OSError as again:
+                    again = pipeline.build(old.cfg)
+                except OSError as refused:
                     old.stop()  # nothing runs next: flush what can be flushed
-                    raise _NothingRuns(self.problem(again, old.cfg)) from None
-                self._start_pipeline(self.current)
-                old.stop(successor=self.current)
+                    raise _NothingRuns(self.problem(refused, old.cfg)) from None
+                self._start_pipeline(again)
+                self.current = again
+                old.stop(successor=again)
                 raise ReloadFailed(self.problem(e, cfg)) from None
             self._start_pipeline(new)
             self._publish(new)
@@ -216,7 +196,6 @@ class Daemon:
         self._start_pipeline(new)
         self._publish(new)
         old.stop(successor=new)  # undelivered Graphite lines move to the new sender
-
 
     def _publish(self, new: pipeline.Pipeline) -> None:
         """Mark the reload successful before scrapes can see the new pipeline, so no scrape

@@ -8,10 +8,9 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from nfacct_exporter import config
+from nfacct_exporter import config, instrumentation
 from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
-from nfacct_exporter.sinks import self_metrics
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines, NftLines
 from nfacct_exporter.sinks.prometheus import (
@@ -100,6 +99,6 @@ def build(cfg: config.Config) -> Pipeline:
     prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
                            "nflog": NflogRenderer().render,
                            "nft": NftRenderer(cfg.labels).render})
-    prom.registry = self_metrics.registry(poller, carbon, lambda: prom.snapshot)
+    prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)
     poller.publish = [prom.publish, *publish]
     return Pipeline(cfg, poller, prom, carbon)

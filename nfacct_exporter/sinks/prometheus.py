@@ -3,7 +3,7 @@
 Rendering 10,000 objects through prometheus_client's collector path takes ~100 ms here, so the
 counter families are rendered by hand, at most once per poll (label text cached per name), and
 scrapes only copy bytes. prometheus_client still renders the exporter's own metrics
-(``self_metrics``).
+(``instrumentation``).
 Sample of what ``NfacctRenderer.render`` produces (HELP lines shortened)::
 
     # HELP nfacct_packets_total Packets counted by the NFACCT object (...).
@@ -153,14 +153,11 @@ class NflogRenderer:
         nflog_prefix_overflow_packets_total{group="2"} 4
         # TYPE nflog_prefixes gauge
         nflog_prefixes{group="2"} 2
-        # TYPE nfacct_exporter_nflog_datagrams_total counter
-        nfacct_exporter_nflog_datagrams_total 12
-        # TYPE nfacct_exporter_nflog_receive_errors_total counter
-        nfacct_exporter_nflog_receive_errors_total 0
 
     Counts start at 0 when the exporter starts; an overflow series exists once its group has
     overflowed. Prefixes differing only in bytes that are not UTF-8 can render alike (``\\xNN``
-    text): such series are summed, never emitted twice.
+    text): such series are summed, never emitted twice. The listeners' own receive counts
+    (``nfacct_exporter_nflog_*``) are in ``instrumentation``.
     """
 
     def __init__(self) -> None:
@@ -181,7 +178,7 @@ class NflogRenderer:
 
     def render(self, readings: list[Reading]) -> str:
         rows: dict[str, list[int]] = {}
-        lost, overflow, prefixes, datagrams, errors = [], [], [], [], []
+        lost, overflow, prefixes = [], [], []
         for r in readings:
             for c in r.records:
                 t = self.labels(c.group, c.prefix, c.verdict, r.netns)
@@ -197,11 +194,6 @@ class NflogRenderer:
                 lost.append(f"nflog_lost_packets_total{grp} {g.lost}\n")
                 overflow.append(f"nflog_prefix_overflow_packets_total{grp} {g.overflow_packets}\n")
                 prefixes.append(f"nflog_prefixes{grp} {g.prefixes}\n")
-            own = "{" + ns.rstrip(",") + "}" if ns else ""
-            datagrams.append(f"nfacct_exporter_nflog_datagrams_total{own} "
-                             f"{r.extra.get('datagrams', 0)}\n")
-            errors.append(f"nfacct_exporter_nflog_receive_errors_total{own} "
-                          f"{r.extra.get('receive_errors', 0)}\n")
         out = [
             family("nflog_packets_total", "counter",
                    "Packets logged to the NFLOG group with this prefix and received by the "
@@ -218,12 +210,6 @@ class NflogRenderer:
                    "max_prefixes distinct prefixes.", overflow),
             family("nflog_prefixes", "gauge", "Distinct prefixes counted for the group.",
                    prefixes),
-            family("nfacct_exporter_nflog_datagrams_total", "counter",
-                   "NFLOG netlink datagrams received (each holds a batch of packets).",
-                   datagrams),
-            family("nfacct_exporter_nflog_receive_errors_total", "counter",
-                   "Failed NFLOG socket receives (the listener goes on; losses show as gaps).",
-                   errors),
         ]
         return "".join(out)
 

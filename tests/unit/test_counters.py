@@ -3,8 +3,9 @@ for real is tests/kernel/test_counters_setup.py)."""
 
 import pytest
 
-from nfacct_exporter import config, rules
+from nfacct_exporter import config
 from nfacct_exporter.config.counters import Counter, Match
+from nfacct_exporter.provision import rules
 
 GOOD = """\
 counters:

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from nfacct_exporter import config, pipeline
 from nfacct_exporter.daemon import Daemon
 from nfacct_exporter.poller import Poller
-from nfacct_exporter.sd_notify import Notifier
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.sinks.prometheus import PrometheusSink
+from nfacct_exporter.systemd import Notifier
 
 
 def closed_port() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prod import bcrypt_hash, make_certs
 
-from nfacct_exporter import cli, config
+from nfacct_exporter import cli, config, problems
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.web.auth import Users
 
@@ -168,7 +168,7 @@ def test_check_flag_covers_the_web_config(tmp_path: Path, capsys: pytest.Capture
 
 def test_netlink_problem_lines() -> None:
     def line(code: int, netns: str | None = None, msg: str = "") -> str:
-        return cli.netlink_problem(OSError(code, msg or "x"), netns)
+        return problems.netlink_problem(OSError(code, msg or "x"), netns)
     assert "CAP_NET_ADMIN is required" in line(errno.EPERM)
     assert "load nfnetlink_acct" in line(errno.EPROTONOSUPPORT)
     # nfnetlink present, nfnetlink_acct absent: the kernel answers EINVAL for the subsystem

@@ -28,7 +28,7 @@ class Notifier:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.address: str | bytes | None = None
-        value = env.get("NOTIFY_SOCKET", "")
+        value = self.socket_name = env.get("NOTIFY_SOCKET", "")  # as given, for log lines
         if value.startswith(("/", "@")):
             self.address = socket_address(value)
         elif value:
@@ -56,7 +56,7 @@ class Notifier:
                 self._sock.sendto(data, self.address)
                 return True
             except OSError as e:
-                log.warning("cannot notify systemd at %s: %s", os.environ.get("NOTIFY_SOCKET"), e)
+                log.warning("cannot notify systemd at %s: %s", self.socket_name, e)
                 return False
 
     def ready(self, status: str) -> None:

@@ -1,6 +1,10 @@
-"""The exporter's own metrics, yielded fresh at scrape time by a prometheus_client collector.
+"""The exporter's own metrics, in one prometheus_client registry, collected fresh per scrape.
 
-Sample::
+Poll health, Graphite delivery, NFLOG receive counts, the configuration reload gauges, build
+info and process metrics: each read at scrape time from the object holding the state (the
+poller, the carbon sender, the snapshot being served, the daemon's ``ReloadState``). The counter
+families themselves are rendered by hand in ``sinks.prometheus``; this registry follows them in
+the exposition. Sample::
 
     # HELP nfacct_up Whether the last NFACCT poll succeeded (1) or failed (0).
     # TYPE nfacct_up gauge
@@ -8,12 +12,13 @@ Sample::
     # HELP nfacct_exporter_poll_duration_seconds Duration of the last poll of all sources.
     # TYPE nfacct_exporter_poll_duration_seconds gauge
     nfacct_exporter_poll_duration_seconds 0.0123
-    # HELP nfacct_exporter_objects NFACCT objects read at the last poll.
-    # TYPE nfacct_exporter_objects gauge
-    nfacct_exporter_objects 3.0
+    # HELP nfacct_exporter_config_last_reload_successful Whether the last configuration (...)
+    # TYPE nfacct_exporter_config_last_reload_successful gauge
+    nfacct_exporter_config_last_reload_successful 1.0
 """
 
 import platform
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Info, ProcessCollector
@@ -22,11 +27,33 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from nfacct_exporter import __version__
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.snapshot import Snapshot
+from nfacct_exporter.snapshot import Reading, Snapshot
+
+
+class ReloadState:
+    """``nfacct_exporter_config_last_reload_*``, named after Prometheus' own reload gauges.
+
+    Owned by the daemon, which outlives pipelines; each pipeline's registry collects it.
+    """
+
+    def __init__(self) -> None:
+        self.successful = True
+        self.success_time = time.time()  # the start-up load counts as the first success
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "nfacct_exporter_config_last_reload_successful",
+            "Whether the last configuration reload (SIGHUP) succeeded (1) or failed (0).",
+            value=1 if self.successful else 0)
+        yield GaugeMetricFamily(
+            "nfacct_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was loaded (start-up or last good reload).",
+            value=self.success_time)
 
 
 class ExporterCollector:
-    """Poll health and Graphite delivery state, read from the poller and the sender."""
+    """Poll health, NFLOG receive counts and Graphite delivery, read from the poller, the
+    snapshot being served and the sender."""
 
     def __init__(self, poller: Poller, carbon: CarbonSender | None = None,
                  snapshot: Callable[[], Snapshot | None] | None = None) -> None:
@@ -65,6 +92,7 @@ class ExporterCollector:
             for r in snap.readings.values():
                 success.add_metric([r.source, r.netns or ""][:1 + bool(ns)], 1 if r.ok else 0)
             yield success
+            yield from _nflog([r for r in snap.all("nflog") if r.ok])
         errors = CounterMetricFamily(
             "nfacct_exporter_poll_errors", "Polls of a source that failed.",
             labels=["source", *ns])
@@ -110,9 +138,31 @@ class ExporterCollector:
                                 "none).", value=oldest or 0)
 
 
+def _nflog(readings: list[Reading]) -> Iterator[Metric]:
+    """The NFLOG listeners' receive counts, one series per namespace (none without NFLOG)."""
+    if not readings:
+        return
+    ns = ["netns"] if readings[0].netns is not None else []
+    datagrams = CounterMetricFamily(
+        "nfacct_exporter_nflog_datagrams",
+        "NFLOG netlink datagrams received (each holds a batch of packets).", labels=ns)
+    errors = CounterMetricFamily(
+        "nfacct_exporter_nflog_receive_errors",
+        "Failed NFLOG socket receives (the listener goes on; losses show as gaps).", labels=ns)
+    for r in readings:
+        labels = [r.netns or ""] if ns else []
+        datagrams.add_metric(labels, r.extra.get("datagrams", 0))
+        errors.add_metric(labels, r.extra.get("receive_errors", 0))
+    yield datagrams
+    yield errors
+
+
 def registry(poller: Poller, carbon: CarbonSender | None,
              snapshot: Callable[[], Snapshot | None] | None = None) -> CollectorRegistry:
-    """A private registry: our collector, build info and the process metrics."""
+    """A private registry: our collector, build info and the process metrics.
+
+    The daemon registers its ``ReloadState`` here too, before the pipeline is served.
+    """
     reg = CollectorRegistry()
     reg.register(ExporterCollector(poller, carbon, snapshot))
     Info("nfacct_exporter_build", "Version of nfacct-exporter and of Python running it.",

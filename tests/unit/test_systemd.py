@@ -5,12 +5,13 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from nfacct_exporter.poller import Poller
-from nfacct_exporter.sd_notify import Notifier, socket_address
 from nfacct_exporter.snapshot import Reading
+from nfacct_exporter.systemd import Notifier, socket_address
 
 
 def test_socket_addresses() -> None:
@@ -18,6 +19,14 @@ def test_socket_addresses() -> None:
     assert socket_address("/run/systemd/notify") == "/run/systemd/notify"
     assert not Notifier({}).enabled
     assert not Notifier({"NOTIFY_SOCKET": "vsock:2:1234"}).enabled  # not ours to speak
+
+
+def test_a_failed_notify_names_the_socket_it_was_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/the-environment-of-the-process")
+    given = str(tmp_path / "nobody-listens.sock")
+    assert not Notifier({"NOTIFY_SOCKET": given}).notify("READY=1")
+    assert given in caplog.text and "the-environment-of-the-process" not in caplog.text
 
 
 def test_watchdog_only_when_meant_for_us(tmp_path) -> None:  # noqa: ANN001
