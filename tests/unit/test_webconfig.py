@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from prod import bcrypt_hash, make_certs
 
 from nfacct_exporter import cli, webconfig
 from nfacct_exporter.basic_auth import Users, credentials
+from tests.support.tls import bcrypt_hash, make_certs
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 
