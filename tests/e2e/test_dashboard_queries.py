@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from carbon import CARBON_CACHE
-from conftest import free_port
-from dashlib import (
+
+from tests.support.carbon import CARBON_CACHE
+from tests.support.dashlib import (
     GRAPHITE_DASHBOARD,
     METRIC,
     PROM_DASHBOARD,
@@ -32,8 +32,10 @@ from dashlib import (
     targets,
     variables,
 )
-from polls import Traffic, until
-from prom import Prometheus
+from tests.support.netns import free_port
+from tests.support.polls import Traffic
+from tests.support.prom import Prometheus
+from tests.support.waiting import until
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with graphite-web's `graphite` package
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus") or not Path(CARBON_CACHE).exists(),
@@ -168,7 +170,7 @@ def test_graphite_targets_of_dashboard(ns, carbon, exporter, tmp_path) -> None: 
             glob = substitute(var["query"], board).replace(".", "/")
             assert list(carbon.whisper_dir.glob(glob)), f"variable {var['name']}: {glob}"
     exprs = sorted({substitute(t, board) for _, _, t in targets(board, "target")})
-    r = subprocess.run([SYSTEM_PYTHON, str(ROOT / "tests" / "graphite_eval.py"),
+    r = subprocess.run([SYSTEM_PYTHON, str(ROOT / "tests" / "support" / "graphite_eval.py"),
                         str(carbon.whisper_dir), str(start - 5), str(time.time() + 1)],
                        input=json.dumps(exprs), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -7,28 +7,15 @@ import shutil
 import time
 
 import pytest
-from carbon import CARBON_CACHE, Carbon
-from conftest import kernel_counters
-from polls import PollRecorder, Traffic, decode_path, expected_points, until, wait_delivered
+
+from tests.support.carbon import CARBON_CACHE, PREFIX, Carbon, graphite
+from tests.support.firewall import counters, kernel_counters
+from tests.support.polls import PollRecorder, Traffic, decode_path, expected_points, wait_delivered
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.skipif(not shutil.which(CARBON_CACHE), reason="needs graphite-carbon")
 
-PREFIX = "netfilter.nfacct"
 HOSTILE = ['.lead "q"\t*', "web server", "web_server", "ünï.cödé", "a..b", "x%2Ey", "trail."]
-
-
-def graphite(carbon: Carbon, extra: str = "", pollinterval: float = 0.5) -> str:
-    return (f"pollinterval: {pollinterval}\ngraphite:\n  host: 127.0.0.1\n  port: {carbon.port}\n"
-            f"  timeout: 2\n{extra}")
-
-
-def counters(ns, rules: dict[str, int]) -> None:  # noqa: ANN001
-    """nfacct objects, each counted by an iptables (ipv4.*) or ip6tables rule on a UDP port."""
-    for name, port in rules.items():
-        ns.run("nfacct", "add", name)
-        tool = "ip6tables" if name.startswith("ipv6.") else "iptables"
-        ns.run(tool, "-A", "INPUT", "-p", "udp", "--dport", str(port), "-m", "nfacct",
-               "--nfacct-name", name)
 
 
 def test_whisper_equals_kernel_and_names_stay_distinct(ns, carbon, exporter) -> None:  # noqa: ANN001
@@ -87,13 +74,14 @@ def test_delta_mode_sums_to_kernel_across_a_reset(ns, carbon, exporter) -> None:
         time.sleep(2.5)  # a few idle polls: deltas 0
     assert before == 10
     first, last = int(min(rec.polls)), int(max(rec.polls))
-    deadline = time.monotonic() + 20
-    while True:
-        pts = {t: v for t, v in carbon.points(metric).items() if first <= t <= last}
-        if sum(pts.values()) == before + final and last in pts:
-            break
-        assert time.monotonic() < deadline, f"deltas {sorted(pts.items())} != {before}+{final}"
-        time.sleep(0.3)
+    def window() -> dict[int, float]:
+        return {t: v for t, v in carbon.points(metric).items() if first <= t <= last}
+
+    try:
+        pts = until(lambda: (p := window()) and sum(p.values()) == before + final
+                    and last in p and p, 20, interval=0.3)
+    except AssertionError:
+        raise AssertionError(f"deltas {sorted(window().items())} != {before}+{final}") from None
     assert all(v >= 0 for v in pts.values()) and max(pts.values()) <= 5, pts
     assert pts[last] == 0  # idle at the end
     assert carbon.problems() == []

@@ -8,10 +8,11 @@ import signal
 import time
 
 import pytest
-from carbon import CARBON_CACHE, Carbon
-from conftest import kernel_counters
-from polls import PollRecorder, Traffic, expected_points, until, wait_delivered
-from test_graphite import PREFIX, counters, graphite
+
+from tests.support.carbon import CARBON_CACHE, PREFIX, Carbon, graphite
+from tests.support.firewall import counters, kernel_counters
+from tests.support.polls import PollRecorder, Traffic, expected_points, wait_delivered
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.skipif(not shutil.which(CARBON_CACHE), reason="needs graphite-carbon")
 

@@ -7,9 +7,10 @@ import shutil
 import urllib.parse
 
 import pytest
-from carbon import CARBON_CACHE
-from nflog_rules import iptables_log, nflog_series, nft_log
-from polls import until
+
+from tests.support.carbon import CARBON_CACHE
+from tests.support.firewall import iptables_log, nflog_series, nft_log
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.skipif(not shutil.which(CARBON_CACHE), reason="needs graphite-carbon")
 

@@ -4,9 +4,10 @@ series are the exact per-prefix, per-verdict counts, and rate() works on them.""
 import shutil
 
 import pytest
-from conftest import free_port
-from nflog_rules import iptables_log, nft_log
-from prom import Prometheus
+
+from tests.support.firewall import iptables_log, nft_log
+from tests.support.netns import free_port
+from tests.support.prom import Prometheus
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs Debian prometheus")
 

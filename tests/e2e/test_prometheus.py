@@ -3,8 +3,10 @@
 import shutil
 
 import pytest
-from conftest import free_port, kernel_counters
-from prom import Prometheus
+
+from tests.support.firewall import kernel_counters
+from tests.support.netns import free_port
+from tests.support.prom import Prometheus
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs Debian prometheus")
 

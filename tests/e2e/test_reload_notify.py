@@ -3,8 +3,9 @@ test NOTIFY_SOCKET, with the real daemon in a namespace."""
 
 import signal
 
-from conftest import free_port
-from prod import Daemon, NotifySocket
+from tests.support.daemon import Daemon
+from tests.support.netns import free_port
+from tests.support.notify import NotifySocket
 
 GOOD = "pollinterval: 0.2\n"
 LABELLED = """\
@@ -26,7 +27,7 @@ MAPPED = ("nfacct_packets_total",
 
 
 def scrape(ns, port: int) -> dict:  # noqa: ANN001
-    from conftest import parse_exposition
+    from tests.support.exposition import parse_exposition
     status, _, body = ns.http(f"http://127.0.0.1:{port}/metrics", timeout=2)
     assert status == 200
     return parse_exposition(body.decode())

@@ -10,18 +10,14 @@ import socket
 from pathlib import Path
 
 import pytest
-from prod import (
-    PYTHON,
-    Daemon,
-    NotifySocket,
-    bcrypt_hash,
-    client_context,
-    https_get,
-    make_certs,
-    samples,
-)
 
-SANDBOX = str(Path(__file__).parent.parent / "sandbox.py")
+from tests.support.daemon import Daemon
+from tests.support.exposition import samples
+from tests.support.netns import PYTHON
+from tests.support.notify import NotifySocket
+from tests.support.tls import bcrypt_hash, client_context, https_get, make_certs
+
+SANDBOX = str(Path(__file__).parent.parent / "support" / "sandbox.py")
 CONFIG = "pollinterval: 0.5\n"
 
 

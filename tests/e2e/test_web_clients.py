@@ -10,8 +10,10 @@ import struct
 import time
 
 import pytest
-from conftest import parse_exposition
-from prod import Daemon, client_context, https_get, make_certs
+
+from tests.support.daemon import Daemon
+from tests.support.exposition import parse_exposition
+from tests.support.tls import client_context, https_get, make_certs
 
 CONFIG = "pollinterval: 0.5\n"
 RESETS = 5  # connections reset per kind

@@ -9,10 +9,14 @@ import ssl
 import time
 from pathlib import Path
 
-import prom
 import pytest
-from conftest import free_port
-from prod import Daemon, bcrypt_hash, client_context, https_get, make_certs, samples
+
+from tests.support import prom
+from tests.support.daemon import Daemon
+from tests.support.exposition import samples
+from tests.support.netns import free_port
+from tests.support.prom import Prometheus
+from tests.support.tls import bcrypt_hash, client_context, https_get, make_certs
 
 pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
                                 reason="needs the openssl and curl commands")
@@ -168,7 +172,7 @@ def test_real_prometheus_scrapes_with_the_readme_config(ns, tmp_path, monkeypatc
     scrape = scrape.replace('"firewall1.example.net:9849"', '"{target}"')
     template = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n{rules}\n" + scrape
     monkeypatch.setattr(prom, "CONFIG", template)
-    p = prom.Prometheus(ns, tmp_path, f"127.0.0.1:{d.port}", free_port())
+    p = Prometheus(ns, tmp_path, f"127.0.0.1:{d.port}", free_port())
     p.wait_query('up{job="nfacct"} == 1')
     result = p.wait_query('nfacct_packets_total{name="ipv4.readme"}')
     assert result[0]["value"][1] == "0"

@@ -4,7 +4,7 @@ run changes nothing and resets nothing, and the printed rules load and count rea
 import subprocess
 import sys
 
-from conftest import kernel_counters
+from tests.support.firewall import kernel_counters
 
 CONFIG = """\
 counters:

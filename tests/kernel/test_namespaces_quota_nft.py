@@ -5,9 +5,8 @@ nftables named counters — all compared with what the kernel reports."""
 import json
 import subprocess
 
-from conftest import kernel_counters
-from netns import Netns
-from nflog_rules import iptables_log
+from tests.support.firewall import iptables_log, kernel_counters
+from tests.support.netns import Netns
 
 
 def values(samples: dict, metric: str, **want: str) -> dict[frozenset, float]:

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import kernel_counters, parse_exposition
-from nflog_rules import tcp_exchange
 
 from nfacct_exporter.netlink import nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support.exposition import parse_exposition
+from tests.support.firewall import kernel_counters, tcp_exchange
 
 CONFIG = """\
 pollinterval: 0.2

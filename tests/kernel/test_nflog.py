@@ -8,7 +8,10 @@ import sys
 import time
 
 import pytest
-from nflog_rules import (
+
+from nfacct_exporter.netlink import nflog
+from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support.firewall import (
     bound_groups,
     iptables_counters,
     iptables_log,
@@ -19,9 +22,6 @@ from nflog_rules import (
     settle,
     tcp_exchange,
 )
-
-from nfacct_exporter.netlink import nflog
-from nfacct_exporter.netlink.socket import NetfilterSocket
 
 SEED = """\
 pollinterval: 0.2

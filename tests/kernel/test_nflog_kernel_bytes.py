@@ -7,11 +7,11 @@ import subprocess
 import time
 
 import pytest
-from nflog_ref import reference, tally_all
-from nflog_rules import iptables_log, nft_log, tcp_exchange
 
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support.firewall import iptables_log, nft_log, tcp_exchange
+from tests.support.nflog_ref import reference, tally_all
 
 GROUP = 41
 PREFIXES = {31401: "Input IPv4 Default DROP", 31402: 'q"uote \\ ünï', 31403: "new\nline",

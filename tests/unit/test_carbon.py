@@ -11,6 +11,7 @@ import pytest
 from nfacct_exporter.sinks import carbon as carbon_mod
 from nfacct_exporter.sinks.backlog import Backlog, Chunk, pack
 from nfacct_exporter.sinks.carbon import CarbonSender
+from tests.support.waiting import until
 
 
 def poll(i: int, n: int = 3) -> bytes:
@@ -112,10 +113,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def wait(pred, timeout: float = 5.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    until(pred, timeout, interval=0.01)
 
 
 def test_polls_arrive_in_order_over_one_persistent_connection() -> None:

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-from dashlib import (
+
+from tests.support.dashlib import (
     ALERTS,
     BUILTINS,
     DASHBOARDS,

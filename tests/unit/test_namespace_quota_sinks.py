@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import parse_exposition
 
 from nfacct_exporter import config
 from nfacct_exporter.netlink.messages import NFACCT_F_OVERQUOTA, NFACCT_F_QUOTA_BYTES
@@ -14,6 +13,7 @@ from nfacct_exporter.netlink.nft import NftCounter
 from nfacct_exporter.sinks.graphite import NfacctLines, NftLines
 from nfacct_exporter.sinks.prometheus import NfacctRenderer, NftRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
+from tests.support.exposition import parse_exposition
 
 RULES = config.from_text("labels:\n  - parts: [family, app]\n").labels
 GRAPHITE = config.GraphiteConfig(host="h", prefix="p")

@@ -10,11 +10,11 @@ import os
 import struct
 
 import pytest
-from netns import Netns
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
 
 from nfacct_exporter.netlink import messages, nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support.netns import Netns
 
 Row = tuple[str, int, int, int, int | None]
 

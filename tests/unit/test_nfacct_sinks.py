@@ -6,7 +6,6 @@ import gzip
 import random
 
 import pytest
-from conftest import parse_exposition
 from prometheus_client import CollectorRegistry
 
 from nfacct_exporter import naming
@@ -15,6 +14,7 @@ from nfacct_exporter.netlink.nfacct import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
 from nfacct_exporter.sinks.prometheus import NfacctRenderer, PrometheusSink
 from nfacct_exporter.snapshot import Reading, Snapshot
+from tests.support.exposition import parse_exposition
 
 RULES = (naming.regex_rule(r"^(?P<family>ipv[46])\.(?P<app>[^.]+)$"),)
 NAMES = ["ipv4.http", "ipv6.http", "web server", 'q"uote', "back\\slash", "new\nline", "50%",

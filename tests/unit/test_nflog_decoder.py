@@ -5,9 +5,9 @@ does the same on bytes the kernel made.
 """
 
 import pytest
-from nflog_ref import datagram, ipv4, ipv6, packet, reference, tally_all
 
 from nfacct_exporter.netlink import nflog
+from tests.support.nflog_ref import datagram, ipv4, ipv6, packet, reference, tally_all
 
 HOSTILE = [b"SSH Attempt", b'q"uote', b"back\\slash", b"new\nline", "ünï cødé".encode(),
            b"\xff\xfe not utf-8", b"", b"x" * 127, b"{a}=b,c # not a comment"]

@@ -4,7 +4,6 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import parse_exposition
 
 from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.naming import graphite_component
@@ -12,6 +11,7 @@ from nfacct_exporter.sinks.graphite import NflogLines
 from nfacct_exporter.sinks.prometheus import NFLOG_OVERFLOW_PREFIX, NflogRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
+from tests.support.exposition import parse_exposition
 
 HOSTILE = ["SSH Attempt", "SSH_Attempt", 'q"uote', "back\\slash", "new\nline", "tab\tx",
            "ünï.cødé", "", "{a}=b,c", "#comment", "~empty", "~overflow", "%7E", "x" * 127,

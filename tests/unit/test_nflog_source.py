@@ -3,12 +3,11 @@
 import errno
 import re
 
-from nflog_ref import datagram, ipv4, packet
-
 from nfacct_exporter.config.nflog import NflogGroup
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.sources import nflog as source
 from nfacct_exporter.sources.nflog import NflogCount, NflogSource, verdict_of
+from tests.support.nflog_ref import datagram, ipv4, packet
 
 
 class FakeSocket:

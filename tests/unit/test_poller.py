@@ -1,10 +1,10 @@
 """The poll loop outlives a source that raises something other than OSError: that source's
 reading fails (and is counted), the others are read, and polling goes on."""
 
-import time
 
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.snapshot import Reading, Snapshot
+from tests.support.waiting import until
 
 
 class Good:
@@ -38,9 +38,6 @@ def test_a_source_that_raises_fails_its_reading_and_polling_goes_on() -> None:
     assert p.errors[("nflog", "blue")] == 1
     p.start()
     try:
-        deadline = time.monotonic() + 5
-        while len(seen) < 5:
-            assert time.monotonic() < deadline, "the poll loop died"
-            time.sleep(0.01)
+        until(lambda: len(seen) >= 5, 5, "the poll loop to go on", 0.01)
     finally:
         p.stop()

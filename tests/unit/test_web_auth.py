@@ -4,9 +4,8 @@
 import base64
 import time
 
-from prod import bcrypt_hash
-
 from nfacct_exporter.web.auth import Users, credentials
+from tests.support.tls import bcrypt_hash
 
 
 def test_bcrypt_users_and_cache() -> None:

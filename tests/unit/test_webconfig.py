@@ -7,11 +7,11 @@ import ssl
 from pathlib import Path
 
 import pytest
-from prod import bcrypt_hash, make_certs
 
 from nfacct_exporter import cli, config, problems
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.web.auth import Users
+from tests.support.tls import bcrypt_hash, make_certs
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
 

@@ -5,20 +5,27 @@ import contextlib
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from nfacct_exporter.netlink import netns as _netns
+from tests.support.waiting import until
 
 _ids = itertools.count()
 PREFIX = "nfxt"
+PYTHON = sys.executable  # not resolved: in a venv, the symlink is what finds its packages
+
+
+def free_port() -> int:
+    """Any high port: each test has its own namespace, so nothing else listens there."""
+    return random.randint(20000, 60000)
 
 
 class Netns:
@@ -98,10 +105,8 @@ class Netns:
                 return True
             except OSError:
                 return False
-        deadline = time.monotonic() + timeout
-        while not self.call(probe):
-            assert time.monotonic() < deadline, f"nothing listens on {host}:{port} in {self.name}"
-            time.sleep(0.05)
+        until(lambda: self.call(probe), timeout, f"a listener on {host}:{port} in {self.name}",
+              0.05)
 
     # --- cleanup --------------------------------------------------------------------------------
     def close(self) -> None:

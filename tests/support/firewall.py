@@ -1,5 +1,6 @@
-"""NFLOG test helpers: log rules (iptables, ip6tables, nft), the kernel's own rule counters, TCP
-traffic on loopback, and what /metrics says about NFLOG."""
+"""Firewall set-up for tests and the kernel's own view of it: NFACCT objects with counting
+rules, NFLOG log rules (iptables, ip6tables, nft), the kernel's rule counters and NFACCT values
+read by its own tools, TCP traffic on loopback, and what /metrics says about NFLOG."""
 
 import json
 import re
@@ -7,9 +8,28 @@ import socket
 import threading
 import time
 
-from netns import Netns
+from tests.support.netns import Netns
 
 TABLE = "nfxt"
+
+
+def counters(ns: Netns, rules: dict[str, int]) -> None:
+    """nfacct objects, each counted by an iptables (ipv4.*) or ip6tables rule on a UDP port."""
+    for name, port in rules.items():
+        ns.run("nfacct", "add", name)
+        tool = "ip6tables" if name.startswith("ipv6.") else "iptables"
+        ns.run(tool, "-A", "INPUT", "-p", "udp", "--dport", str(port), "-m", "nfacct",
+               "--nfacct-name", name)
+
+
+def kernel_counters(ns: Netns) -> dict[str, tuple[int, int]]:
+    """The kernel's NFACCT values read independently, by the ``nfacct`` tool."""
+    out = {}
+    for line in ns.run("nfacct", "list").stdout.splitlines():
+        m = re.match(r"\{ pkts = (\d+), bytes = (\d+)(?:.*)\} = (.*);$", line)
+        assert m, line
+        out[m.group(3)] = (int(m.group(1)), int(m.group(2)))
+    return out
 
 
 def iptables_log(ns: Netns, tool: str, proto: str, port: int, group: int, prefix: str,

@@ -1,12 +1,12 @@
 """A real Prometheus (Debian ``prometheus``) inside a test namespace, scraping our exporter."""
 
 import json
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from netns import Netns
+from tests.support.netns import Netns
+from tests.support.waiting import until
 
 CONFIG = """\
 global:
@@ -36,16 +36,10 @@ class Prometheus:
              f"--storage.tsdb.path={d / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
              "--storage.tsdb.retention.time=1h"],
             stdout=self.log.open("wb"), stderr=self.log.open("ab"))
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if self.ns.http(self.url + "/-/ready", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "prometheus not ready"
-            time.sleep(0.1)
+        proc = self.proc
+        until(lambda: self.ns.http(self.url + "/-/ready", timeout=1)[0] == 200, 30,
+              "prometheus to be ready", ignore=(OSError,),
+              alive=lambda: None if proc.poll() is None else self.log.read_text()[-2000:])
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         status, _, body = self.ns.http(
@@ -56,10 +50,12 @@ class Prometheus:
 
     def wait_query(self, expr: str, predicate=bool, timeout: float = 30.0):  # noqa: ANN001
         """Query until ``predicate(result)`` holds (the first scrape comes ~5 s after start)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(expr)
-            if predicate(result):
-                return result
-            assert time.monotonic() < deadline, f"{expr}: last result {result}"
-            time.sleep(0.5)
+        last: list = []
+
+        def probe() -> list[dict[str, Any]] | None:
+            last[:] = self.query(expr)
+            return last if predicate(last) else None
+        try:
+            return until(probe, timeout, expr, 0.5)
+        except AssertionError:
+            raise AssertionError(f"{expr}: last result {last}") from None

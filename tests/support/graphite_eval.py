@@ -3,7 +3,7 @@ directory, without a web server: what Grafana's Graphite data source would ask /
 
 Run by the system Python that has Debian's ``graphite`` package (not the test venv)::
 
-    /usr/bin/python3 tests/graphite_eval.py WHISPER_DIR FROM_EPOCH UNTIL_EPOCH < targets.json
+    /usr/bin/python3 tests/support/graphite_eval.py WHISPER FROM UNTIL < targets.json
 
 prints ``{target: {"series": [[name, non-null points], ...]} | {"error": "..."}}`` as JSON.
 Graphite's own parser, function table and path globbing decide, so a misspelt function, a bad

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import whisper
-from netns import Netns, stop
+
+from tests.support.netns import Netns, stop
+from tests.support.waiting import until
 
 CARBON_CACHE = "/usr/bin/carbon-cache"
 
@@ -77,11 +79,10 @@ class Carbon:
             [CARBON_CACHE, f"--config={self.dir / 'carbon.conf'}",
              f"--pidfile={self.dir / 'carbon.pid'}", "--nodaemon", "start"],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while not self._listening():
-            assert self.proc.poll() is None, f"carbon-cache exited:\n{self.log.read_text()}"
-            assert time.monotonic() < deadline, f"carbon-cache not up:\n{self.log.read_text()}"
-            time.sleep(0.05)
+        proc = self.proc
+        until(self._listening, 20, "carbon-cache to listen", 0.05,
+              alive=lambda: None if proc.poll() is None
+              else f"carbon-cache exited:\n{self.log.read_text()}")
         return self
 
     def stop(self) -> None:
@@ -123,14 +124,10 @@ class Carbon:
 
     def wait_value(self, metric: str, value: float, timeout: float = 15.0) -> dict[int, float]:
         """Points of ``metric`` once its latest point equals ``value``."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def latest() -> dict[int, float] | None:
             pts = self.points(metric)
-            if pts and pts[max(pts)] == value:
-                return pts
-            assert time.monotonic() < deadline, (
-                f"{metric}: latest {pts[max(pts)] if pts else None}, want {value}")
-            time.sleep(0.2)
+            return pts if pts and pts[max(pts)] == value else None
+        return until(latest, timeout, f"{metric} to reach {value}", 0.2)
 
     def metrics(self) -> set[str]:
         """Every untagged metric with a whisper file."""
@@ -158,3 +155,12 @@ class Carbon:
         """Log lines showing carbon refused something we sent."""
         return [line for line in self.log.read_text(errors="replace").splitlines()
                 if "invalid line" in line or "Error parsing metric" in line]
+
+
+PREFIX = "netfilter.nfacct"
+
+
+def graphite(carbon: Carbon, extra: str = "", pollinterval: float = 0.5) -> str:
+    """An exporter config sending to ``carbon`` (plus ``extra`` YAML under ``graphite:``)."""
+    return (f"pollinterval: {pollinterval}\ngraphite:\n  host: 127.0.0.1\n  port: {carbon.port}\n"
+            f"  timeout: 2\n{extra}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
 PROM_DASHBOARD = DASHBOARDS / "nfacct-prometheus.json"
 GRAPHITE_DASHBOARD = DASHBOARDS / "nfacct-graphite.json"

@@ -4,11 +4,11 @@ Graphite must hold for them."""
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
-from carbon import Carbon
-from netns import Netns
+from tests.support.carbon import Carbon
+from tests.support.netns import Netns
+from tests.support.waiting import until
 
 
 class PollRecorder:
@@ -86,14 +86,12 @@ def missing(carbon: Carbon, metric: str, want: dict[int, float]) -> dict[int, tu
 
 def wait_delivered(carbon: Carbon, metric: str, want: dict[int, float],
                    timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    try:
+        until(lambda: not missing(carbon, metric, want), timeout, metric, 0.3)
+    except AssertionError:
         bad = missing(carbon, metric, want)
-        if not bad:
-            return
-        assert time.monotonic() < deadline, f"{metric}: {len(bad)} of {len(want)} points " \
-                                            f"missing or wrong, e.g. {sorted(bad.items())[:5]}"
-        time.sleep(0.3)
+        raise AssertionError(f"{metric}: {len(bad)} of {len(want)} points missing or wrong, "
+                             f"e.g. {sorted(bad.items())[:5]}") from None
 
 
 class Traffic:
@@ -122,13 +120,3 @@ def decode_path(path: str) -> str:
     """README's rule backwards: split on dots, unescape %XX, join with dots."""
     return ".".join(urllib.parse.unquote_to_bytes(p).decode("utf-8", "surrogateescape")
                     for p in path.split("."))
-
-
-def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = predicate()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what or predicate}"
-        time.sleep(0.1)
