@@ -42,6 +42,7 @@ bench: deps
 	$(PY) bench/nfacct_poll.py
 	$(PY) bench/nflog_rate.py
 	$(PY) bench/graphite_delivery.py
+	$(PY) bench/namespaces_poll.py
 
 clean:
 	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules

@@ -26,11 +26,23 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from common import (
+    PREFIX,
+    ULOGD,
+    Lab,
+    accept_forever,
+    cpu_seconds,
+    inside,
+    machine,
+    ratio,
+    start_ulogd_graphite,
+    stop,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -38,30 +50,10 @@ from carbon import Carbon  # noqa: E402
 
 from nfacct_exporter import naming  # noqa: E402
 from nfacct_exporter.config import GraphiteConfig  # noqa: E402
-from nfacct_exporter.netlink import netns as _netns  # noqa: E402
 from nfacct_exporter.sinks.carbon import CarbonSender  # noqa: E402
 from nfacct_exporter.sinks.graphite import NfacctLines  # noqa: E402
 from nfacct_exporter.snapshot import Snapshot  # noqa: E402
 from nfacct_exporter.sources.nfacct import NfacctSource  # noqa: E402
-
-ULOGD = "/usr/sbin/ulogd"
-ULOGD_PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
-PREFIX = "netfilter.nfacct"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class Here:
-    """tests/carbon.Carbon expects a namespace object; this process already is in one."""
-
-    procs: list[subprocess.Popen] = []
-
-    def popen(self, argv: list[str], **kw: object) -> subprocess.Popen:
-        p = subprocess.Popen(argv, **kw)  # type: ignore[call-overload]
-        self.procs.append(p)
-        return p
-
-    def call(self, fn):  # noqa: ANN001, ANN201
-        return fn()
 
 
 class Relay:
@@ -83,7 +75,7 @@ class Relay:
         self.srv.close()
 
     def _serve(self, pipe: Connection) -> None:
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=accept_forever, args=(self.srv, self._relay), daemon=True).start()
         pipe.recv()
         pipe.send((self.first, self.last, self.lines))
 
@@ -94,16 +86,12 @@ class Relay:
         self._proc.terminate()
         return self
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                return
-            out = socket.create_connection(("127.0.0.1", self.target))
-            q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-            threading.Thread(target=self._forward, args=(out, q), daemon=True).start()
-            threading.Thread(target=self._read, args=(conn, q), daemon=True).start()
+    def _relay(self, conn: socket.socket) -> None:
+        """One connection: forwarded to carbon on another thread, timestamped on this one."""
+        out = socket.create_connection(("127.0.0.1", self.target))
+        q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._forward, args=(out, q), daemon=True).start()
+        self._read(conn, q)
 
     def _read(self, conn: socket.socket, q: queue.SimpleQueue) -> None:
         tail = b""
@@ -137,12 +125,6 @@ def thread_cpu(tid: int) -> float:
     """Seconds a thread of ours ran (schedstat: ns, finer than stat's clock ticks)."""
     with open(f"/proc/self/task/{tid}/schedstat") as f:
         return int(f.read().split()[0]) / 1e9
-
-
-def proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def wait_marker(carbon: Carbon, value: float, timeout: float = 60) -> float:
@@ -213,42 +195,22 @@ def ours_drain(carbon: Carbon, polls: int) -> dict:
     return {"lines": total, "seconds": done - t0, "held_bytes": packed}
 
 
-def ulogd(carbon: Carbon, tmp: Path, seconds: float, last_metric: str) -> dict:
+def ulogd(lab: Lab, carbon: Carbon, seconds: float, last_metric: str) -> dict:
     relay = Relay(carbon.port)
-    conf = tmp / "ulogd.conf"
-    conf.write_text(f"""[global]
-logfile="{tmp}/ulogd.log"
-loglevel=5
-plugin="{ULOGD_PLUGINS}/ulogd_inpflow_NFACCT.so"
-plugin="{ULOGD_PLUGINS}/ulogd_output_GRAPHITE.so"
-stack=acct1:NFACCT,graphite1:GRAPHITE
-
-[acct1]
-pollinterval=1
-zerocounter=0
-timestamp=1
-
-[graphite1]
-host="127.0.0.1"
-port="{relay.port}"
-prefix="{PREFIX}"
-""")
-    p = subprocess.Popen([ULOGD, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.STDOUT)
+    p = start_ulogd_graphite(lab, relay.port, acct="timestamp=1\n")
     try:
         time.sleep(3)  # warm-up
         if p.poll() is not None:
-            sys.exit("ulogd exited:\n" + (tmp / "ulogd.log").read_text())
-        t_start, c0 = time.time(), proc_cpu(p.pid)
+            sys.exit("ulogd exited:\n" + (lab.tmp / "ulogd.log").read_text())
+        t_start, c0 = time.time(), cpu_seconds(p.pid)
         seen: dict[int, float] = {}  # poll timestamp → when carbon had its last line
         while time.time() < t_start + seconds:
             for t, _ in carbon.cache_query(last_metric):
                 seen.setdefault(int(t), time.perf_counter())
             time.sleep(0.002)
-        cpu, t_end = proc_cpu(p.pid) - c0, time.time()
+        cpu, t_end = cpu_seconds(p.pid) - c0, time.time()
     finally:
-        p.terminate()
-        p.wait(10)
+        stop(p)
     relay.collect()
     polls = [t for t in relay.last if t_start + 1 <= t <= t_end - 2]
     return {"windows": [relay.last[t] - relay.first[t] for t in polls],
@@ -264,33 +226,22 @@ def main() -> None:
     ap.add_argument("--drain-polls", type=int, default=30)
     ap.add_argument("--ulogd-seconds", type=float, default=12)
     args = ap.parse_args()
-    ns = f"nfgbench-{os.getpid()}"
-    tmp = Path(tempfile.mkdtemp(prefix="nfgbench-", dir="/dev/shm"))
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    here = Here()
-    try:
-        with _netns.entered(ns):
-            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-            rng = random.Random(1)
-            names = [f"ipv{4 + 2 * (i % 2)}.app{i:05d}" for i in range(args.objects)]
-            subprocess.run(["nfacct", "restore"], check=True, text=True, input="".join(
-                f"{{ pkts = {rng.randrange(10**9)}, bytes = {rng.randrange(10**12)} }} = {n};\n"
-                for n in names))
-            carbon = Carbon(here, tmp, retention="60s:1h").start()  # type: ignore[arg-type]
-            steady = ours_steady(carbon, args.polls)
-            drain = ours_drain(carbon, args.drain_polls)
-            src = NfacctSource(None)
-            src.open()
-            last = f"{PREFIX}.{naming.graphite_name(src.read().records[-1].name)}.bytes"
-            src.close()
-            ul = ulogd(carbon, tmp, args.ulogd_seconds, last) if shutil.which(ULOGD) else None
-            report(args, steady, drain, ul)
-    finally:
-        for p in here.procs:
-            p.terminate()
-            p.wait(30)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
+    # this thread and everything it starts run in the namespace; carbon's files on tmpfs
+    with inside(Lab([f"nfgbench-{os.getpid()}"], "nfgbench-", "/dev/shm")) as lab:
+        rng = random.Random(1)
+        names = [f"ipv{4 + 2 * (i % 2)}.app{i:05d}" for i in range(args.objects)]
+        subprocess.run(["nfacct", "restore"], check=True, text=True, input="".join(
+            f"{{ pkts = {rng.randrange(10**9)}, bytes = {rng.randrange(10**12)} }} = {n};\n"
+            for n in names))
+        carbon = Carbon(lab, lab.tmp, retention="60s:1h").start()  # type: ignore[arg-type]
+        steady = ours_steady(carbon, args.polls)
+        drain = ours_drain(carbon, args.drain_polls)
+        src = NfacctSource(None)
+        src.open()
+        last = f"{PREFIX}.{naming.graphite_name(src.read().records[-1].name)}.bytes"
+        src.close()
+        ul = ulogd(lab, carbon, args.ulogd_seconds, last) if shutil.which(ULOGD) else None
+        report(args, steady, drain, ul)
 
 
 def report(args: argparse.Namespace, s: dict, d: dict, u: dict | None) -> None:
@@ -299,13 +250,16 @@ def report(args: argparse.Namespace, s: dict, d: dict, u: dict | None) -> None:
     window, relay_s, carbon_s = med(s["window"]), med(s["to_relay"]), med(s["to_carbon"])
     cpu_ms = (med(s["format_cpu"]) + s["sender_cpu"][0]) * 1000
     mem = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
-    out = [f"### Graphite delivery ({time.strftime('%Y-%m-%d')}, {platform.node()}, "
-           f"{os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()})", "",
+    out = [f"### Graphite delivery ({platform.node()}, {mem:.0f} GiB)", "",
+           f"machine: {machine()}", "",
            f"`python3 bench/graphite_delivery.py` — {args.objects} NFACCT objects "
            f"({lines:.0f} lines/poll), Debian carbon-cache 1.1.7 on 127.0.0.1 behind a "
            "timestamping relay (own process); medians.", "",
            "| measure | nfacct-exporter | ulogd2 NFACCT→GRAPHITE | ours / ulogd2 |",
            "|---|---|---|---|"]
+
+    def per(a: float, b: float) -> float:  # a tiny poll can arrive in one read: window 0
+        return a / b if b else float("nan")
 
     def ur(key: str) -> float:
         return med(u[key]) if u and u[key] else float("nan")
@@ -313,19 +267,23 @@ def report(args: argparse.Namespace, s: dict, d: dict, u: dict | None) -> None:
     ucpu = u["cpu_per_poll"] * 1000 if u else float("nan")
     out += [
         f"| a poll on the wire: first→last byte at the relay, s | {window:.4f} | {uw:.4f} "
-        f"| {window / uw:.2f}× |",
-        f"| lines/s on the wire within a poll | {lines / window:,.0f} | "
-        f"{ur('lines') / uw:,.0f} | {uw / window:.2f}× |",
+        f"| {per(window, uw):.2f}× |",
+        f"| lines/s on the wire within a poll | {per(lines, window):,.0f} | "
+        f"{per(ur('lines'), uw):,.0f} | {per(uw, window):.2f}× |",
         f"| submit → last byte at the relay, s | {relay_s:.4f} | - | - |",
         f"| a poll processed by carbon, s (ours: submit → marker; ulogd2: first byte → last "
-        f"object's point in carbon's cache) | {carbon_s:.3f} | {uc:.3f} | {carbon_s / uc:.2f}× |",
-        f"| throughput into carbon, lines/s | {lines / carbon_s:,.0f} | "
-        f"{ur('lines') / uc:,.0f} | {uc / carbon_s:.2f}× |",
+        f"object's point in carbon's cache) | {carbon_s:.3f} | {uc:.3f} "
+        f"| {per(carbon_s, uc):.2f}× |",
+        f"| throughput into carbon, lines/s | {per(lines, carbon_s):,.0f} | "
+        f"{per(ur('lines'), uc):,.0f} | {per(uc, carbon_s):.2f}× |",
         f"| CPU per poll, ms (ours: dump + format {med(s['format_cpu']) * 1000:.1f}, sender "
         f"thread {s['sender_cpu'][0] * 1000:.1f}) | {cpu_ms:.1f} | {ucpu:.1f} "
-        f"| {cpu_ms / ucpu:.2f}× |",
+        f"| {per(cpu_ms, ucpu):.2f}× |",
         f"| backlog of {args.drain_polls} polls ({d['held_bytes'] / 2**20:.1f} MiB) drained into "
-        f"carbon, lines/s | {d['lines'] / d['seconds']:,.0f} ({d['seconds']:.1f} s) | - | - |", ""]
+        f"carbon, lines/s | {d['lines'] / d['seconds']:,.0f} ({d['seconds']:.1f} s) | - | - |", "",
+        ratio("a poll on the wire, first→last byte, vs ulogd2", window, uw, " s"),
+        ratio("a poll processed by carbon, vs ulogd2", carbon_s, uc, " s"),
+        ratio("CPU per poll, vs ulogd2", cpu_ms, ucpu, " ms"), ""]
     print("\n".join(out))
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Issue 7 benchmark: one exporter reading 20 network namespaces × 500 NFACCT objects each.
+"""Namespaces benchmark: one exporter reading 20 network namespaces × 500 NFACCT objects each.
 
 The real exporter process (``python3 -m nfacct_exporter``, pollinterval 1, ``namespaces:`` the 20
-names) runs in a namespace of its own via ``ip netns exec``; once without Graphite, once with
+names) runs in a namespace of its own; once without Graphite, once with
 Graphite to a counting TCP sink in its namespace. Over a window (30 s by default), every second:
 
 * one GET /metrics from inside the exporter's namespace, which gives the duration of the last
@@ -25,29 +25,29 @@ SIGTERM or the time limit); processes are stopped by PID. Needs root, nfacct, ip
 
 import argparse
 import os
-import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-# helpers shared with the issue 2 bench (bench/ is this script's directory, so it is importable)
-from nfacct_poll import (
+from common import (
     LABEL_RULE,
     PREFIX,
-    Bench,
     CountingSink,
+    Lab,
     cpu_seconds,
+    machine,
     memory,
     object_names,
+    ratio,
     scrape,
+    start_exporter,
+    stop,
 )
-from prometheus_client.parser import text_string_to_metric_families
+from namespaces_check import check
 
 from nfacct_exporter.netlink import netns as _netns
 from nfacct_exporter.netlink import nfacct
@@ -61,38 +61,22 @@ class BenchTimeout(Exception):
     pass
 
 
-class NsBench(Bench):
-    """``Bench``'s processes, temp directory and clean-up, with the exporter's namespace plus
-    the ``count`` namespaces it reads, all named ``nfnsb<PID>-…``."""
+class NsBench(Lab):
+    """The exporter's namespace plus the ``count`` namespaces it reads, all named
+    ``nfnsb<PID>-…``, and the reference process running now (killed on close)."""
 
     def __init__(self, count: int) -> None:
         prefix = f"nfnsb{os.getpid()}"
-        self.ns = f"{prefix}-exporter"
         self.names = [f"{prefix}-{i:02d}" for i in range(count)]
-        self.tmp = Path(tempfile.mkdtemp(prefix="nfnsbench-"))
-        self.procs: list[subprocess.Popen] = []
-        self.created: list[str] = []
         self.child: int | None = None  # the reference process running now, not yet reaped
-        try:
-            for ns in [self.ns, *self.names]:
-                subprocess.run(["ip", "netns", "add", ns], check=True)
-                self.created.append(ns)
-            subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
-        except BaseException:
-            self.close()
-            raise
+        super().__init__([f"{prefix}-exporter", *self.names], "nfnsbench-")
 
     def close(self) -> None:
         if self.child is not None:  # a reference interrupted by the time limit or a signal
             os.kill(self.child, signal.SIGKILL)
             os.waitpid(self.child, 0)
             self.child = None
-        for p in self.procs:
-            self.stop(p)
-        for ns in self.created:
-            subprocess.run(["ip", "netns", "del", ns], check=False)
-        self.created = []
-        subprocess.run(["rm", "-rf", str(self.tmp)], check=False)
+        super().close()
 
     def timed(self, argv: list[str], netns: str | None = None) -> float:
         """Run ``argv`` (forked in ``netns``), wait for it; its CPU seconds (rusage)."""
@@ -137,80 +121,14 @@ def create_objects(bench: NsBench, per_ns: int) -> dict[str, set[str]]:
     return expected
 
 
-def start_exporter(bench: NsBench, run: str, sink: CountingSink | None) -> tuple[int, int]:
-    """The exporter in its namespace via ``ip netns exec``; (PID, port). The calling thread is
-    in that namespace (free port, readiness scrape)."""
-    with socket.socket() as probe:  # nothing else listens in the exporter's namespace
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    cfg = bench.tmp / f"{run}.yaml"
+def start(bench: NsBench, run: str, sink: CountingSink | None) -> tuple[int, int]:
+    """The exporter in its namespace reading the others; (PID, port)."""
     text = "pollinterval: 1\nnamespaces:\n" + "".join(f"  - {ns}\n" for ns in bench.names)
     text += f"labels:\n  - match: '{LABEL_RULE}'\n"
     if sink is not None:
         text += f"graphite:\n  host: 127.0.0.1\n  port: {sink.port}\n  prefix: {PREFIX}\n"
-    cfg.write_text(text)
-    log = f"exporter-{run}.log"
-    p = bench.popen(["ip", "netns", "exec", bench.ns, sys.executable, "-m", "nfacct_exporter",
-                     "--config", str(cfg), "--web.listen-address", f"127.0.0.1:{port}",
-                     "--log.level", "warning"], log)
-    deadline = time.monotonic() + 60
-    while True:
-        if p.poll() is not None:
-            sys.exit("exporter exited:\n" + (bench.tmp / log).read_text())
-        try:
-            if scrape(port):
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            sys.exit("exporter did not come up in 60 s")
-        time.sleep(0.1)
-    # ip netns exec execs the command (no fork): the PID is the exporter's
-    comm = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")
-    assert b"nfacct_exporter" in comm, f"PID {p.pid} is not the exporter: {comm}"
+    p, port = start_exporter(bench, text, f"exporter-{run}", timeout=60)
     return p.pid, port
-
-
-def check(body: bytes, expected: dict[str, set[str]]) -> dict:
-    """The served series against the objects created: counts, names and netns labels."""
-    series: dict[str, dict[str, set[str]]] = {"nfacct_packets": {}, "nfacct_bytes": {}}
-    objects: dict[str, float] = {}
-    up: dict[str, float] = {}
-    unlabelled = 0
-    for fam in text_string_to_metric_families(body.decode()):
-        for s in fam.samples:
-            ns = s.labels.get("netns")
-            if fam.name in series and s.name.endswith("_total"):
-                if ns is None:
-                    unlabelled += 1
-                else:
-                    series[fam.name].setdefault(ns, set()).add(s.labels["name"])
-            elif fam.name == "nfacct_exporter_objects":
-                objects[ns or ""] = s.value
-            elif fam.name == "nfacct_up":
-                up[ns or ""] = s.value
-    n = sum(len(v) for v in expected.values())
-    problems = []
-    for metric, by_ns in series.items():
-        if by_ns != expected:
-            wrong = sorted(set(by_ns) ^ set(expected)) or [
-                ns for ns in expected if by_ns.get(ns) != expected[ns]]
-            problems.append(f"{metric}: namespaces or names differ ({wrong[:3]}…)")
-    for ns, names in expected.items():
-        if objects.get(ns) != len(names):
-            problems.append(f"nfacct_exporter_objects{{netns={ns!r}}} = {objects.get(ns)}")
-        if up.get(ns) != 1:
-            problems.append(f"nfacct_up{{netns={ns!r}}} = {up.get(ns)}")
-    if unlabelled:
-        problems.append(f"{unlabelled} counter series without a netns label")
-    others = {k: v for k, v in objects.items() if k not in expected}
-    total = sum(v for k, v in objects.items() if k in expected)
-    if total != n:
-        problems.append(f"nfacct_exporter_objects sum {total}, expected {n}")
-    return {"ok": not problems, "problems": problems, "objects": total, "others": others,
-            "series_packets": sum(len(v) for v in series["nfacct_packets"].values()),
-            "series_bytes": sum(len(v) for v in series["nfacct_bytes"].values()),
-            "namespaces": len(series["nfacct_packets"])}
 
 
 def window(bench: NsBench, pid: int, port: int, seconds: int, sink: CountingSink | None
@@ -273,7 +191,7 @@ def run(bench: NsBench, name: str, graphite: bool, args: argparse.Namespace,
         expected: dict[str, set[str]]) -> dict:
     sink = CountingSink() if graphite else None  # bound in the exporter's namespace
     try:
-        pid, port = start_exporter(bench, name, sink)
+        pid, port = start(bench, name, sink)
         time.sleep(args.warmup)  # first polls, label and template caches filled
         body = scrape(port)
         res = {"check": check(body, expected),
@@ -284,7 +202,7 @@ def run(bench: NsBench, name: str, graphite: bool, args: argparse.Namespace,
             res["first_line"] = sink.first.decode(errors="replace").strip()
         print(f"  {name}: exporter {res['pct']:.1f} %, poll {res['poll_median_ms']:.1f} ms, "
               f"reference {res['ref_ip_pct']:.1f} %", file=sys.stderr)
-        bench.stop(bench.procs[-1])
+        stop(bench.procs[-1])
         return res
     finally:
         if sink is not None:
@@ -294,8 +212,7 @@ def run(bench: NsBench, name: str, graphite: bool, args: argparse.Namespace,
 def report(results: dict[str, dict], args: argparse.Namespace, n_ns: int) -> str:
     n = n_ns * args.objects
     out = [
-        f"date: {time.strftime('%a %b %d %H:%M:%S %Z %Y')}; kernel {platform.release()}; "
-        f"{os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"machine: {machine()}",
         f"{n_ns} namespaces × {args.objects} objects, pollinterval 1, {args.window} s windows",
         "",
         "| run | exporter CPU, % of a core | poll duration median / max (polls seen) | RSS (peak) "
@@ -329,6 +246,12 @@ def report(results: dict[str, dict], args: argparse.Namespace, n_ns: int) -> str
                    f"{n:,}), other namespaces {c['others']}")
         if r.get("first_line"):
             out.append(f"first Graphite line ({name}): `{r['first_line']}`")
+    out.append("")
+    for name, r in results.items():
+        out.append(ratio(f"{name}: CPU vs `ip netns exec … nfacct list` × {n_ns}/s", r["pct"],
+                         r["ref_ip_pct"], " % of a core"))
+        out.append(ratio(f"{name}: CPU vs `nfacct list` forked into each ns × {n_ns}/s",
+                         r["pct"], r["ref_bare_pct"], " % of a core"))
     return "\n".join(out)
 
 

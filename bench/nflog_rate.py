@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 3 benchmark: NFLOG packets/s the exporter counts with zero unaccounted loss, the offered
+"""NFLOG benchmark: packets/s the exporter counts with zero unaccounted loss, the offered
 rate at which loss starts, and the same traffic through ulogd2 in the same run.
 
 One nft rule ``udp dport 31000 counter log prefix "bench" group 7 drop`` in a namespace created
@@ -12,34 +12,38 @@ traffic plus one marker packet (so a loss at the very end shows up as a sequence
 * ulogd2 (NFLOG → GPRINT to a file, same receive buffer, queue threshold and timeout), restarted
   per step; received = lines written; it cannot tell lost packets, so all loss is unaccounted.
 
-CPU is utime+stime of the whole process (/proc/PID/schedstat), so the exporter's figure includes
-its poller and HTTP threads. Processes are stopped by PID. Needs root, nft, gcc, ulogd2.
-Bounded: at most RATE × STEP packets per step; ~2 minutes by default (``--quick``: ~30 s).
-Run: ``python3 bench/nflog_rate.py`` (appends to bench/RESULTS.md; ``--no-write`` to skip).
+CPU is the on-CPU time of the whole process (/proc/PID/task/*/schedstat), so the exporter's
+figure includes its poller and HTTP threads. Processes are stopped by PID. Needs root, nft, gcc,
+ulogd2. Bounded: at most RATE × STEP packets per step; ~2 minutes by default (``--quick``:
+~30 s). Run: ``python3 bench/nflog_rate.py`` (appends to bench/RESULTS.md; ``--no-write`` to skip).
 """
 
 import argparse
-import contextlib
-import json
 import os
-import platform
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from nfacct_exporter.netlink import netns as _netns
+from common import (
+    ULOGD,
+    Lab,
+    inside,
+    machine,
+    ratio,
+    sched_seconds,
+    scrape,
+    start_exporter,
+    start_ulogd,
+    stop,
+    wait_until,
+)
 
 HERE = Path(__file__).parent
-ULOGD = "/usr/sbin/ulogd"
-ULOGD_PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
 GROUP, PORT, PREFIX = 7, 31000, "bench"  # the exporter's
 ULOGD_GROUP, ULOGD_PORT = 8, 31001  # ulogd2's: the same rule on another port
 RCVBUF, QTHRESHOLD, QTIMEOUT_CS = 8 * 1024 * 1024, 1024, 10  # the exporter's defaults
@@ -47,15 +51,11 @@ RATES = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000,
 TARGET = 200_000
 
 
-class Bench:
-    """Owns the namespace, the processes started in it and the temp directory."""
+class NflogLab(Lab):
+    """The namespace with the two ``log group`` rules, and the compiled sender."""
 
-    def __init__(self) -> None:
-        self.ns = f"nflbench-{os.getpid()}"
-        self.tmp = Path(tempfile.mkdtemp(prefix="nflbench-"))
-        self.procs: list[subprocess.Popen] = []
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        self.sh("ip link set lo up; nft add table inet b; "
+    def setup(self) -> None:
+        self.sh("nft add table inet b; "
                 "nft add chain inet b in '{ type filter hook input priority 0; }'; "
                 f"nft add rule inet b in udp dport {PORT} counter log prefix '\"{PREFIX}\"' "
                 f"group {GROUP} drop; "
@@ -69,80 +69,29 @@ class Bench:
         return subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-ec", script], check=True,
                               capture_output=True, text=True).stdout
 
-    def popen(self, argv: list[str], **kw: object) -> subprocess.Popen:
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], **kw)  # type: ignore[arg-type]
-        self.procs.append(p)
-        return p
-
     def send(self, port: int, count: int, rate: int) -> tuple[int, float]:
         out = self.sh(f"{self.blast} {port} {count} {rate} 0").split()
         return int(out[0]), float(out[1])
-
-    def rule_packets(self) -> int:
-        doc = json.loads(self.sh("nft -j list ruleset"))["nftables"]
-        return sum(e["counter"]["packets"] for r in doc if "rule" in r
-                   for e in r["rule"]["expr"] if isinstance(e.get("counter"), dict))
 
     def bound(self) -> set[int]:
         """NFLOG groups bound in the namespace, as the kernel lists them."""
         text = self.sh("cat /proc/net/netfilter/nfnetlink_log")
         return {int(line.split()[0]) for line in text.splitlines() if line.strip()}
 
-    def scrape(self, url: str) -> str:
-        box: dict[str, object] = {}
-
-        def get() -> None:
-            try:
-                with _netns.entered(self.ns), urllib.request.urlopen(url, timeout=5) as r:
-                    box["text"] = r.read().decode()
-            except OSError as e:
-                box["error"] = e
-        t = threading.Thread(target=get)
-        t.start()
-        t.join()
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return str(box["text"])
-
-    def close(self) -> None:
-        for p in self.procs:
-            stop(p)
-        subprocess.run(["ip", "netns", "del", self.ns], check=False, capture_output=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """On-CPU time of every live thread of ``pid`` (schedstat, ns precision)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            total += int((task / "schedstat").read_text().split()[0])
-    return total / 1e9
-
 
 def wait_idle(pid: int, quiet: float = 0.4, timeout: float = 30.0) -> None:
     """Until ``pid`` used (almost) no CPU for ``quiet`` seconds: its backlog is drained."""
     deadline = time.monotonic() + timeout
-    last = cpu_seconds(pid)
+    last = sched_seconds(pid)
     while time.monotonic() < deadline:
         time.sleep(quiet)
-        now = cpu_seconds(pid)
+        now = sched_seconds(pid)
         if now - last < 0.02 * quiet:
             return
         last = now
 
 
-def step_traffic(b: Bench, port: int, rate: int, seconds: float) -> tuple[int, float]:
+def step_traffic(b: NflogLab, port: int, rate: int, seconds: float) -> tuple[int, float]:
     """The step's traffic, then one marker after a pause; returns (packets sent, send seconds)."""
     count = int((rate or 1_000_000) * seconds)
     sent, took = b.send(port, count, rate)
@@ -153,9 +102,9 @@ def step_traffic(b: Bench, port: int, rate: int, seconds: float) -> tuple[int, f
 
 # --- the exporter -----------------------------------------------------------------------------
 
-def exporter_totals(b: Bench, url: str) -> tuple[int, int, int]:
+def exporter_totals(port: int) -> tuple[int, int, int]:
     """(received, lost, datagrams) as the exporter's /metrics says."""
-    text = b.scrape(url)
+    text = scrape(port).decode()
 
     def value(pattern: str) -> int:
         m = re.search("^" + re.escape(pattern) + r" (\d+)$", text, re.M)
@@ -168,44 +117,27 @@ def exporter_totals(b: Bench, url: str) -> tuple[int, int, int]:
 class Exporter:
     """The real exporter process, counting group 7 for the whole run."""
 
-    url = "http://127.0.0.1:29849/metrics"
-
-    def __init__(self, b: Bench) -> None:
+    def __init__(self, b: NflogLab) -> None:
         self.b = b
-        cfg = b.tmp / "exporter.yaml"
-        cfg.write_text(f"pollinterval: 0.5\nnflog:\n  - group: {GROUP}\n    verdict: drop\n")
-        self.p = b.popen([sys.executable, "-m", "nfacct_exporter", "--config", str(cfg),
-                          "--web.listen-address", "127.0.0.1:29849", "--log.level", "warning"])
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError):
-                b.scrape(self.url)
-                break
-            assert self.p.poll() is None and time.monotonic() < deadline, "exporter not up"
-            time.sleep(0.1)
+        self.p, self.port = start_exporter(
+            b, f"pollinterval: 0.5\nnflog:\n  - group: {GROUP}\n    verdict: drop\n", timeout=15)
 
     def step(self, rate: int, seconds: float) -> dict:
-        r0, l0, d0 = exporter_totals(self.b, self.url)
-        cpu0 = cpu_seconds(self.p.pid)
+        r0, l0, d0 = exporter_totals(self.port)
+        cpu0 = sched_seconds(self.p.pid)
         sent, took = step_traffic(self.b, PORT, rate, seconds)
         wait_idle(self.p.pid)
         time.sleep(1.0)  # one poll after the drain
-        r1, l1, d1 = exporter_totals(self.b, self.url)
+        r1, l1, d1 = exporter_totals(self.port)
         received, lost = r1 - r0, l1 - l0
         return {"rate": rate, "sent": sent, "took": took, "received": received, "lost": lost,
-                "unaccounted": sent - received - lost, "cpu": cpu_seconds(self.p.pid) - cpu0,
+                "unaccounted": sent - received - lost, "cpu": sched_seconds(self.p.pid) - cpu0,
                 "batch": received / max(d1 - d0, 1)}
 
 
 # --- ulogd2 -------------------------------------------------------------------------------------
 
-ULOGD_CONF = """[global]
-logfile="{d}/ulogd.log"
-loglevel=5
-plugin="{plugins}/ulogd_inppkt_NFLOG.so"
-plugin="{plugins}/ulogd_output_GPRINT.so"
-stack=log1:NFLOG,gp1:GPRINT
-[log1]
+ULOGD_SECTIONS = """[log1]
 group={group}
 netlink_socket_buffer_size={rcvbuf}
 netlink_socket_buffer_maxsize={rcvbuf_max}
@@ -217,32 +149,29 @@ sync=0
 """
 
 
-def ulogd_step(b: Bench, rate: int, seconds: float) -> dict:
+def ulogd_step(b: NflogLab, rate: int, seconds: float) -> dict:
     """A fresh ulogd2 on group 8 for one step (stopping it flushes the GPRINT file)."""
-    conf = b.tmp / "ulogd.conf"
-    # ulogd applies the size only below maxsize: +1 so it neither stays at the default nor grows
-    conf.write_text(ULOGD_CONF.format(d=b.tmp, plugins=ULOGD_PLUGINS, group=ULOGD_GROUP,
-                                      rcvbuf=RCVBUF, rcvbuf_max=RCVBUF + 1,
-                                      qthreshold=QTHRESHOLD, qtimeout=QTIMEOUT_CS))
     out = b.tmp / "gprint.log"
     out.unlink(missing_ok=True)
-    p = b.popen([ULOGD, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while ULOGD_GROUP not in b.bound():
-        assert p.poll() is None and time.monotonic() < deadline, "ulogd did not bind"
-        time.sleep(0.05)
-    cpu0 = cpu_seconds(p.pid)
+    # ulogd applies the size only below maxsize: +1 so it neither stays at the default nor grows
+    p = start_ulogd(b, [("log1", "inppkt_NFLOG"), ("gp1", "output_GPRINT")],
+                    ULOGD_SECTIONS.format(d=b.tmp, group=ULOGD_GROUP, rcvbuf=RCVBUF,
+                                          rcvbuf_max=RCVBUF + 1, qthreshold=QTHRESHOLD,
+                                          qtimeout=QTIMEOUT_CS))
+    wait_until(lambda: ULOGD_GROUP in b.bound(), 10, "ulogd did not bind", p,
+               b.tmp / "ulogd.log")
+    cpu0 = sched_seconds(p.pid)
     sent, took = step_traffic(b, ULOGD_PORT, rate, seconds)
     wait_idle(p.pid)
-    cpu = cpu_seconds(p.pid) - cpu0
-    stop(p)
+    cpu = sched_seconds(p.pid) - cpu0
+    stop(p, 15)
     with out.open("rb") as f:
         received = sum(1 for _ in f)
     return {"rate": rate, "sent": sent, "took": took, "received": received, "lost": None,
             "unaccounted": sent - received, "cpu": cpu}
 
 
-def run(b: Bench, rates: list[int], seconds: float) -> tuple[list[dict], list[dict]]:
+def run(b: NflogLab, rates: list[int], seconds: float) -> tuple[list[dict], list[dict]]:
     """Each rate through the exporter, then through ulogd2: background load hits both alike."""
     exporter = Exporter(b)
     exp, ulogd = [], []
@@ -251,7 +180,7 @@ def run(b: Bench, rates: list[int], seconds: float) -> tuple[list[dict], list[di
         print(f"exporter {label(rate):>8}: {row_text(exp[-1])}", flush=True)
         ulogd.append(ulogd_step(b, rate, seconds))
         print(f"ulogd2   {label(rate):>8}: {row_text(ulogd[-1])}", flush=True)
-    stop(exporter.p)
+    stop(exporter.p, 15)
     return exp, ulogd
 
 
@@ -285,19 +214,12 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    load = Path("/proc/loadavg").read_text().split()[0]
-    return (f"{cpu}, {os.cpu_count()} CPUs, kernel {platform.release()}, "
-            f"Python {platform.python_version()}, load average {load} at the end")
-
-
 def markdown(exp: list[dict], ulogd: list[dict], seconds: float) -> str:
     e, u = summary(exp), summary(ulogd)
     lines = [
         "", f"## NFLOG counting rate (issue 3) — {datetime.now():%Y-%m-%d %H:%M}", "",
-        f"Machine: {machine()}. `python3 bench/nflog_rate.py`: an nft `log group N` rule,",
+        f"Machine: {machine()}, load average {Path('/proc/loadavg').read_text().split()[0]} "
+        f"at the end. `python3 bench/nflog_rate.py`: an nft `log group N` rule,",
         f"{seconds:g} s of paced 28-byte UDP datagrams per step + 1 marker, sender and listener",
         "on the same 2 cores; at each rate the exporter's step, then ulogd2's. Exporter: default",
         "NFLOG settings (rcvbuf 8 MiB, qthreshold 1024, qtimeout 0.1 s, 8-byte copy). ulogd2",
@@ -348,14 +270,17 @@ def main() -> int:
     if os.geteuid() != 0 or not shutil.which("gcc") or not Path(ULOGD).exists():
         print("needs root, gcc and ulogd2", file=sys.stderr)
         return 2
-    b = Bench()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    try:
+    with inside(NflogLab([f"nflbench-{os.getpid()}"], "nflbench-")) as b:
+        b.setup()
         exp, ulogd = run(b, rates, seconds)
-    finally:
-        b.close()
     text = markdown(exp, ulogd, seconds)
     print(text)
+    e, u = summary(exp), summary(ulogd)
+    print(ratio("packets/s counted with no loss, vs ulogd2", e["max_lossless"],
+                u["max_lossless"]))
+    print(ratio("CPU per packet, vs ulogd2", 1e6 / e["capacity"] if e["capacity"] else 0.0,
+                1e6 / u["capacity"] if u["capacity"] else 0.0, " µs"))
     if not args.no_write:
         results = HERE / "RESULTS.md"
         with results.open("a", encoding="utf-8") as f:
