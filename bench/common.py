@@ -3,7 +3,8 @@ sink, throwaway network namespaces with the processes started in them, and the r
 ulogd2 launched the same way in every bench.
 
 The benches run as scripts (``python3 bench/NAME.py``), so this directory is on ``sys.path`` and
-``import common`` finds this module.
+``import common`` finds this module; importing it also puts the repository root on ``sys.path``,
+so a bench can use the test suite's helpers (``tests.support``) from a checkout.
 """
 
 import contextlib
@@ -22,7 +23,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from nfacct_exporter.netlink import netns as _netns
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from nfacct_exporter.netlink import netns as _netns  # noqa: E402
 
 ULOGD = "/usr/sbin/ulogd"
 ULOGD_PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"

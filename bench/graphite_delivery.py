@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 from common import (
     PREFIX,
@@ -44,16 +43,13 @@ from common import (
     stop,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from carbon import Carbon  # noqa: E402
-
 from nfacct_exporter import naming  # noqa: E402
 from nfacct_exporter.config import GraphiteConfig  # noqa: E402
 from nfacct_exporter.sinks.carbon import CarbonSender  # noqa: E402
 from nfacct_exporter.sinks.graphite import NfacctLines  # noqa: E402
 from nfacct_exporter.snapshot import Snapshot  # noqa: E402
 from nfacct_exporter.sources.nfacct import NfacctSource  # noqa: E402
+from tests.support.carbon import Carbon  # noqa: E402
 
 
 class Relay:

@@ -107,8 +107,8 @@ def exporter_totals(port: int) -> tuple[int, int, int]:
     text = scrape(port).decode()
 
     def value(pattern: str) -> int:
-        m = re.search("^" + re.escape(pattern) + r" (\d+)$", text, re.M)
-        return int(m.group(1)) if m else 0
+        m = re.search("^" + re.escape(pattern) + r" (\d+(?:\.\d*)?(?:e\+\d+)?)$", text, re.M)
+        return int(float(m.group(1))) if m else 0
     return (value('nflog_packets_total{group="7",prefix="bench",verdict="drop"}'),
             value('nflog_lost_packets_total{group="7"}'),
             value("nfacct_exporter_nflog_datagrams_total"))
