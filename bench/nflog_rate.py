@@ -217,7 +217,7 @@ def summary(rows: list[dict]) -> dict:
 def markdown(exp: list[dict], ulogd: list[dict], seconds: float) -> str:
     e, u = summary(exp), summary(ulogd)
     lines = [
-        "", f"## NFLOG counting rate (issue 3) — {datetime.now():%Y-%m-%d %H:%M}", "",
+        "", f"## NFLOG counting rate — {datetime.now():%Y-%m-%d %H:%M}", "",
         f"Machine: {machine()}, load average {Path('/proc/loadavg').read_text().split()[0]} "
         f"at the end. `python3 bench/nflog_rate.py`: an nft `log group N` rule,",
         f"{seconds:g} s of paced 28-byte UDP datagrams per step + 1 marker, sender and listener",

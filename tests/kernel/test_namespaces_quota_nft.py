@@ -1,4 +1,4 @@
-"""Issue 7 on the real kernel: several namespaces (overlapping names kept apart, a namespace
+"""On the real kernel: several namespaces (overlapping names kept apart, a namespace
 deleted and recreated while running), nfacct quotas driven over quota by real traffic, and
 nftables named counters — all compared with what the kernel reports."""
 
