@@ -8,10 +8,10 @@ from conftest import parse_exposition
 
 from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.naming import graphite_component
+from nfacct_exporter.records import NflogCount, NflogGroupStats
 from nfacct_exporter.sinks.graphite import NflogLines
 from nfacct_exporter.sinks.prometheus import NFLOG_OVERFLOW_PREFIX, NflogRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
-from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
 
 HOSTILE = ["SSH Attempt", "SSH_Attempt", 'q"uote', "back\\slash", "new\nline", "tab\tx",
            "ünï.cødé", "", "{a}=b,c", "#comment", "~empty", "~overflow", "%7E", "x" * 127,
