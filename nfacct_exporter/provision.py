@@ -53,7 +53,7 @@ def create(sock: NetfilterSocket, declared: tuple[Counter, ...]) -> tuple[list[s
     existing = {o.name: o for o in nfacct.dump(sock)}
     missing = [c for c in declared if c.name not in existing]
     requests = [nfacct.acct_new_request(c.name, sock.next_seq(), c.quota,
-                                          c.quota_unit == "bytes") for c in missing]
+                                        c.quota_unit == "bytes") for c in missing]
     results = dict(zip([c.name for c in missing], sock.transact(requests), strict=True))
     lines, failures = [], 0
     for c in declared:
