@@ -20,10 +20,10 @@ from nfacct_exporter.sinks.prometheus import (
     PrometheusSink,
 )
 from nfacct_exporter.sources import Source
+from nfacct_exporter.sources.following import Reopening
 from nfacct_exporter.sources.nfacct import NfacctSource
 from nfacct_exporter.sources.nflog import NflogSource
 from nfacct_exporter.sources.nft import NftSource
-from nfacct_exporter.sources.reopening import Reopening
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _sources(cfg: config.Config) -> list[Source]:
         if i == 0:
             try:
                 for source in here:
-                    source.open()  # type: ignore[attr-defined]
+                    source.open()
             except OSError:
                 for source in here:
                     source.close()

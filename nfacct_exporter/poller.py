@@ -42,7 +42,7 @@ class Poller:
                     log.exception("%s: read failed", source.name)
                 self._raised[source] = error
                 reading = Reading(source.name, False, 0.0, error=error,
-                                  netns=getattr(source, "label", None))
+                                  netns=source.label)
             else:
                 self._raised.pop(source, None)
             key = (reading.source, reading.netns)

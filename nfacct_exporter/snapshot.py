@@ -31,9 +31,6 @@ class Snapshot:
     duration: float
     readings: Mapping[str, Reading]
 
-    def get(self, source: str) -> Reading | None:
-        return self.readings.get(source)
-
     def all(self, source: str) -> list[Reading]:
         """Every namespace's reading of ``source`` (keys ``source`` and ``source@netns``)."""
         return [r for r in self.readings.values() if r.source == source]

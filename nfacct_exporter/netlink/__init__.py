@@ -1,1 +1,2 @@
-"""Netlink wire formats (declared as data), the raw socket, and namespace entry."""
+"""Netlink: one module per netfilter subsystem (nfacct, nflog, nft: constants, declared messages,
+requests, fast decoder), what they share (core), the socket, and namespace entry (netns)."""

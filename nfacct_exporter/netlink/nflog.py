@@ -1,9 +1,10 @@
-"""The NFLOG hot path: bind a group, and tally logged packets straight from the datagram bytes.
+"""NFLOG (``linux/netfilter/nfnetlink_log.h``): constants, the declared messages, binding a
+group, and the hot path that tallies logged packets straight from the datagram bytes.
 
 Why by hand: pyroute2's message classes parse ~8–14k packets/s; an attribute walk with ``struct``
-~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s.
-``messages.nflog_config_msg`` still builds the CONFIG message, and the tests check ``tally``
-against ``messages.nflog_packet_msg`` on the same (kernel-made and synthetic) bytes.
+~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s. ``nflog_config_msg``
+builds the CONFIG message, and the tests check ``tally`` against ``nflog_packet_msg`` on the same
+(kernel-made and synthetic) bytes.
 
 Only what counting needs is read from each packet: the prefix, the per-group sequence number
 (NFULNL_CFG_F_SEQ, to count what the kernel could not deliver) and the IP length field of the
@@ -16,10 +17,72 @@ import os
 import struct
 from collections.abc import Callable
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
+from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ULOG, nfgen_msg
 
-from nfacct_exporter.netlink import messages
+from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
+
+# enum nfulnl_msg_types
+ULOG_PACKET = (NFNL_SUBSYS_ULOG << 8) | 0  # NFULNL_MSG_PACKET
+ULOG_CONFIG = (NFNL_SUBSYS_ULOG << 8) | 1  # NFULNL_MSG_CONFIG
+NFULNL_CFG_CMD_BIND = 1
+NFULNL_COPY_PACKET = 2
+NFULNL_CFG_F_SEQ = 0x0001
+# enum nfulnl_attr_type
+NFULA_PACKET_HDR, NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ = 1, 9, 10, 12
+
+
+class nflog_config_msg(nfgen_msg):
+    """NFULNL_MSG_CONFIG: bind a group and set copy mode, batching and flags."""
+
+    prefix = "NFULA_CFG_"
+    nla_map = (
+        ("NFULA_CFG_UNSPEC", "none"),
+        ("NFULA_CFG_CMD", "uint8"),
+        ("NFULA_CFG_MODE", "cfg_mode"),
+        ("NFULA_CFG_NLBUFSIZ", "be32"),
+        ("NFULA_CFG_TIMEOUT", "be32"),
+        ("NFULA_CFG_QTHRESH", "be32"),
+        ("NFULA_CFG_FLAGS", "be16"),
+    )
+
+    class cfg_mode(nla):
+        fields = (("copy_range", ">I"), ("copy_mode", "B"), ("_pad", "B"))
+
+
+class nflog_packet_msg(nfgen_msg):
+    """NFULNL_MSG_PACKET: one logged packet (what this exporter reads, and the rest)."""
+
+    prefix = "NFULA_"
+    nla_map = (
+        ("NFULA_UNSPEC", "none"),
+        ("NFULA_PACKET_HDR", "packet_hdr"),
+        ("NFULA_MARK", "be32"),
+        ("NFULA_TIMESTAMP", "hex"),
+        ("NFULA_IFINDEX_INDEV", "be32"),
+        ("NFULA_IFINDEX_OUTDEV", "be32"),
+        ("NFULA_IFINDEX_PHYSINDEV", "be32"),
+        ("NFULA_IFINDEX_PHYSOUTDEV", "be32"),
+        ("NFULA_HWADDR", "hex"),
+        ("NFULA_PAYLOAD", "hex"),
+        ("NFULA_PREFIX", "asciiz"),
+        ("NFULA_UID", "be32"),
+        ("NFULA_SEQ", "be32"),
+        ("NFULA_SEQ_GLOBAL", "be32"),
+        ("NFULA_GID", "be32"),
+        ("NFULA_HWTYPE", "be16"),
+        ("NFULA_HWHEADER", "hex"),
+        ("NFULA_HWLEN", "be16"),
+        ("NFULA_CT", "hex"),
+        ("NFULA_CT_INFO", "be32"),
+        ("NFULA_VLAN", "hex"),
+        ("NFULA_L2HDR", "hex"),
+    )
+
+    class packet_hdr(nla):
+        fields = (("hw_protocol", ">H"), ("hook", "B"), ("_pad", "B"))
+
 
 COPY_RANGE = 8  # bytes of each packet the kernel copies to us: enough for both length fields
 # Kernel batch size: alloc_skb() rounds up to a power of two after adding its ~320-byte tail, so
@@ -28,15 +91,6 @@ COPY_RANGE = 8  # bytes of each packet the kernel copies to us: enough for both 
 # receive buffer holds the same number of packets either way.
 NLBUFSIZ = 64 * 1024 - 1024
 EMPTY = b"\0"  # prefix key of a packet logged without prefix (same as an empty prefix)
-
-NFULA_PACKET_HDR = 1
-NFULA_PAYLOAD = 9
-NFULA_PREFIX = 10
-NFULA_SEQ = 12
-
-_HDR = struct.Struct("=IH")
-_ATTR = struct.Struct("=HH")
-_BE32 = struct.Struct(">I")
 
 
 class BindError(OSError):
@@ -80,17 +134,17 @@ def config_request(group: int, seq: int, qthreshold: int, qtimeout: int,
     """BIND ``group`` and configure it in one message: packet copy of ``COPY_RANGE`` bytes,
     batches of up to ``qthreshold`` packets / ``nlbufsiz`` bytes flushed after ``qtimeout``
     hundredths of a second, and per-group sequence numbers."""
-    msg = messages.nflog_config_msg()
+    msg = nflog_config_msg()
     msg["attrs"] = [
-        ("NFULA_CFG_CMD", messages.NFULNL_CFG_CMD_BIND),
-        ("NFULA_CFG_MODE", {"copy_range": COPY_RANGE, "copy_mode": messages.NFULNL_COPY_PACKET}),
+        ("NFULA_CFG_CMD", NFULNL_CFG_CMD_BIND),
+        ("NFULA_CFG_MODE", {"copy_range": COPY_RANGE, "copy_mode": NFULNL_COPY_PACKET}),
         ("NFULA_CFG_NLBUFSIZ", nlbufsiz),
         ("NFULA_CFG_QTHRESH", qthreshold),
         ("NFULA_CFG_TIMEOUT", qtimeout),
-        ("NFULA_CFG_FLAGS", messages.NFULNL_CFG_F_SEQ),
+        ("NFULA_CFG_FLAGS", NFULNL_CFG_F_SEQ),
     ]
     flags = NLM_F_REQUEST | NLM_F_ACK
-    return messages.encode(msg, messages.ULOG_CONFIG, flags, seq, res_id=group)
+    return core.encode(msg, ULOG_CONFIG, flags, seq, res_id=group)
 
 
 def bind(sock: NetfilterSocket, group: int, qthreshold: int, qtimeout: int,
@@ -117,9 +171,9 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
     length fields, and the message is taken only if every header (type and length, so every
     offset) is the layout's: exactly what the attribute walk would read, at ~60% of its cost.
     """
-    unpack_hdr = _HDR.unpack_from
+    unpack_hdr = core.LEN_TYPE.unpack_from
     layouts = _LAYOUTS
-    packet_type = messages.ULOG_PACKET
+    packet_type = ULOG_PACKET
     off = lost = packets = 0
     total = len(data)
     while off + 20 <= total:
@@ -162,16 +216,16 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
 def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
     """(raw prefix, seq or -1, IP length) of the message whose attributes span [a, end)."""
     prefix, seq, size = EMPTY, -1, 0
-    unpack_attr = _ATTR.unpack_from
+    unpack_attr = core.ATTR.unpack_from
     while a + 4 <= end:
         alen, atype = unpack_attr(data, a)
         if alen < 4 or a + alen > end:
             break
-        atype &= 0x3FFF
+        atype &= core.NLA_TYPE_MASK
         if atype == NFULA_PREFIX:
             prefix = data[a + 4 : a + alen]
         elif atype == NFULA_SEQ and alen >= 8:
-            seq = _BE32.unpack_from(data, a + 4)[0]
+            seq = core.BE32.unpack_from(data, a + 4)[0]
         elif atype == NFULA_PAYLOAD:
             if alen >= 8:
                 version = data[a + 4] >> 4
@@ -197,10 +251,10 @@ def _layout(data: bytes, off: int, end: int) -> _Layout | None:
     fmt, head, i_seq, prefix = [">20x"], [], -1, EMPTY
     a = off + 20
     while a + 4 <= end:
-        alen, atype = _ATTR.unpack_from(data, a)
+        alen, atype = core.ATTR.unpack_from(data, a)
         if alen < 4 or a + alen > end:
             return None
-        atype &= 0x3FFF  # as _walk does
+        atype &= core.NLA_TYPE_MASK  # as _walk does
         step = (alen + 3) & ~3
         if i_seq >= 0:  # the attribute after the seq: it must be the payload, last
             if atype != NFULA_PAYLOAD or alen < 10 or a + step != end:
@@ -223,8 +277,3 @@ def _layout(data: bytes, off: int, end: int) -> _Layout | None:
             fmt.append(f"{step - 4}x")
         a += step
     return None
-
-
-def prefix_text(raw: bytes) -> str:
-    """The raw prefix key → text (up to the NUL; bytes that are not UTF-8 kept as surrogates)."""
-    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")

@@ -10,8 +10,9 @@ import errno
 import os
 
 from nfacct_exporter.config.counters import Counter
-from nfacct_exporter.netlink import messages, nfacct
+from nfacct_exporter.netlink import nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from nfacct_exporter.records import NfacctObject
 
 EXISTS = (errno.EEXIST, errno.EBUSY)
 
@@ -20,20 +21,16 @@ def describe_quota(quota: int | None, unit: str | None) -> str:
     return f"quota {quota} {unit}" if quota is not None else "no quota"
 
 
-def kernel_quota(obj: nfacct.NfacctObject) -> str:
-    if obj.flags & messages.NFACCT_F_QUOTA_BYTES:
-        return describe_quota(obj.quota, "bytes")
-    if obj.flags & messages.NFACCT_F_QUOTA_PKTS:
-        return describe_quota(obj.quota, "packets")
-    return "no quota"
+def kernel_quota(obj: NfacctObject) -> str:
+    return describe_quota(obj.quota, obj.quota_unit) if obj.quota_unit else "no quota"
 
 
 def create(sock: NetfilterSocket, declared: tuple[Counter, ...]) -> tuple[list[str], int]:
     """Create what is missing; returns (one report line per counter, number of failures)."""
     existing = {o.name: o for o in nfacct.dump(sock)}
     missing = [c for c in declared if c.name not in existing]
-    requests = [messages.acct_new_request(c.name, sock.next_seq(), c.quota,
-                                          c.quota_unit == "bytes") for c in missing]
+    requests = [nfacct.acct_new_request(c.name, sock.next_seq(), c.quota,
+                                        c.quota_unit == "bytes") for c in missing]
     results = dict(zip([c.name for c in missing], sock.transact(requests), strict=True))
     lines, failures = [], 0
     for c in declared:

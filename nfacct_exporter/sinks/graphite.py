@@ -11,11 +11,6 @@ from operator import attrgetter
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
-from nfacct_exporter.netlink.messages import (
-    NFACCT_F_OVERQUOTA,
-    NFACCT_F_QUOTA_BYTES,
-    NFACCT_F_QUOTA_PKTS,
-)
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
@@ -48,7 +43,7 @@ class NfacctLines:
         if row is None:
             netns, name = key if isinstance(key, tuple) else (None, key)
             base, suffix = self.path(netns, name)
-            if len(self._rows) > 1_000_000:
+            if len(self._rows) > naming.CACHE_MAX:
                 self._rows.clear()
             p, b = (f"{base}.{kind}{suffix}".replace("%", "%%")  # % is literal in a template
                     for kind in ("pkts", "bytes"))
@@ -70,9 +65,9 @@ class NfacctLines:
         out = []
         for r in readings:
             for o in r.records:
-                if o.quota is not None and o.flags & (NFACCT_F_QUOTA_PKTS | NFACCT_F_QUOTA_BYTES):
+                if o.quota is not None and o.quota_unit is not None:
                     base, suffix = self.path(r.netns, o.name)
-                    over = 1 if o.flags & NFACCT_F_OVERQUOTA else 0
+                    over = 1 if o.over_quota else 0
                     out.append(f"{base}.quota{suffix} {o.quota} {ts}\n"
                                f"{base}.overquota{suffix} {over} {ts}\n")
         return "".join(out).encode("utf-8")

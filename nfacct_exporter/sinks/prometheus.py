@@ -23,11 +23,6 @@ from operator import attrgetter
 from prometheus_client import CollectorRegistry, generate_latest
 
 from nfacct_exporter import naming
-from nfacct_exporter.netlink.messages import (
-    NFACCT_F_OVERQUOTA,
-    NFACCT_F_QUOTA_BYTES,
-    NFACCT_F_QUOTA_PKTS,
-)
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 log = logging.getLogger(__name__)
@@ -70,7 +65,7 @@ class NfacctRenderer:
         """Label text for one object name, computed once per (namespace, name)."""
         text = self._labels.get((netns, name))
         if text is None:
-            if len(self._labels) > 1_000_000:
+            if len(self._labels) > naming.CACHE_MAX:
                 self._labels.clear()
             pairs = {"netns": netns} if netns is not None else {}
             pairs.update({"name": name, **naming.map_labels(self.rules, name)})
@@ -100,23 +95,29 @@ class NfacctRenderer:
         return body + self._quotas(readings).encode("utf-8")
 
     def _quotas(self, readings: list[Reading]) -> str:
-        """Quota, over-quota flag and announcements of quota objects (read, never cleared)."""
+        """Quota, over-quota flag and announcements of quota objects (read, never cleared), and
+        the failures of the announcements' socket, once there were some."""
         pkts, nbytes, over, events = [], [], [], []
+        lost = [f"nfacct_exporter_quota_events_errors_total"
+                f"{naming.label_set({'netns': r.netns}) if r.netns is not None else ''} {n}\n"
+                for r in readings if (n := r.extra.get("over_quota_events_errors"))]
         for r in readings:
             seen = r.extra.get("over_quota_events", {})
             for o in r.records:
-                if o.quota is None or not o.flags & (NFACCT_F_QUOTA_PKTS | NFACCT_F_QUOTA_BYTES):
+                if o.quota is None or o.quota_unit is None:
                     continue
                 t = self.labels(o.name, r.netns)
-                if o.flags & NFACCT_F_QUOTA_PKTS:
+                if o.quota_unit == "packets":
                     pkts.append(f"nfacct_quota_packets{t} {o.quota}\n")
                 else:
                     nbytes.append(f"nfacct_quota_bytes{t} {o.quota}\n")
-                over.append(f"nfacct_over_quota{t} {1 if o.flags & NFACCT_F_OVERQUOTA else 0}\n")
+                over.append(f"nfacct_over_quota{t} {1 if o.over_quota else 0}\n")
                 events.append(f"nfacct_over_quota_events_total{t} {seen.get(o.name, 0)}\n")
+        out = [family("nfacct_exporter_quota_events_errors_total", "counter",
+                      "Failures of the over-quota announcements' socket (some were lost).",
+                      lost)] if lost else []
         if not over:
-            return ""
-        out = []
+            return "".join(out)
         if pkts:
             out.append(family("nfacct_quota_packets", "gauge",
                               "Packet quota of the NFACCT object.", pkts))

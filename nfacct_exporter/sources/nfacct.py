@@ -3,22 +3,22 @@ other readers share the counters, and reading must not clear the over-quota bit)
 
 It also listens to the kernel's over-quota announcements (multicast group NFNLGRP_ACCT_QUOTA,
 what ``nfacct monitor`` shows) on a second socket of the same namespace, drained at each poll, and
-counts them per object in ``Reading.extra["over_quota_events"]``.
+counts them per object in ``Reading.extra["over_quota_events"]``. Losing that socket (an overrun)
+loses announcements, not counts: the reading stays good, the failure is logged once and counted
+in ``Reading.extra["over_quota_events_errors"]``, and the next poll subscribes again.
 """
 
 import contextlib
-import struct
-from typing import Any
+import logging
 
 from pyroute2.netlink.nfnetlink import NFNLGRP_ACCT_QUOTA
 
-from nfacct_exporter.netlink import messages, nfacct
-from nfacct_exporter.netlink.socket import SOL_NETLINK, NetfilterSocket
+from nfacct_exporter.netlink import nfacct
+from nfacct_exporter.netlink.socket import NetfilterSocket
 from nfacct_exporter.snapshot import Reading
 from nfacct_exporter.sources.polled import PolledSource
 
-NETLINK_ADD_MEMBERSHIP = 1
-_HDR = struct.Struct("=IH")
+log = logging.getLogger(__name__)
 
 
 class NfacctSource(PolledSource):
@@ -26,12 +26,17 @@ class NfacctSource(PolledSource):
         super().__init__("nfacct", nfacct.dump, netns, label)
         self.events: NetfilterSocket | None = None
         self.over_quota_events: dict[str, int] = {}
+        self.events_errors = 0
 
     def _subscribe(self) -> None:
         if self.events is None:
             events = NetfilterSocket(self.netns)
-            events.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_ACCT_QUOTA)
-            events.sock.setblocking(False)
+            try:
+                events.subscribe(NFNLGRP_ACCT_QUOTA)
+                events.set_blocking(False)
+            except OSError:
+                events.close()
+                raise
             self.events = events
 
     def _drain(self) -> None:
@@ -44,40 +49,30 @@ class NfacctSource(PolledSource):
                 data = bytes(self.events.recv())
             except BlockingIOError:
                 return
-            off = 0
-            while off + 16 <= len(data):
-                length, mtype = _HDR.unpack_from(data, off)
-                if length < 16:
-                    break
-                # this socket sends no requests: everything on it is an announcement (kernel
-                # 6.18 tags them ACCT_NEW, not ACCT_OVERQUOTA, as measured here)
-                if mtype in (messages.ACCT_OVERQUOTA, messages.ACCT_NEW):
-                    obj = nfacct._decode_generic(data, off, min(length, len(data) - off))
-                    if obj is not None:
-                        name = obj.name
-                        self.over_quota_events[name] = self.over_quota_events.get(name, 0) + 1
-                off += (length + 3) & ~3
+            for name in nfacct.announced(data):
+                self.over_quota_events[name] = self.over_quota_events.get(name, 0) + 1
 
     def open(self) -> None:
         super().open()
         self._subscribe()
 
-    def read(self) -> Reading:
-        reading = super().read()
-        if not reading.ok:
-            self._close_events()
-            return reading
+    def _fetch(self) -> Reading:
+        reading = super()._fetch()
         try:
             self._subscribe()
             self._drain()
-        except OSError as e:  # an overrun loses announcements, not counts: keep the reading
+        except OSError as e:
             self._close_events()
-            extra: dict[str, Any] = {**reading.extra, "over_quota_events_error": str(e)}
-        else:
-            extra = dict(reading.extra)
-        extra["over_quota_events"] = dict(self.over_quota_events)
-        return Reading(reading.source, True, reading.duration, reading.records,
-                       extra=extra, netns=reading.netns)
+            if not self.events_errors:
+                where = f" in network namespace {self.netns}" if self.netns else ""
+                log.warning("nfacct: over-quota announcements%s lost: %s (counted in "
+                            "nfacct_exporter_quota_events_errors_total from now on)", where,
+                            e.strerror or e)
+            self.events_errors += 1
+        extra = {**reading.extra, "over_quota_events": dict(self.over_quota_events),
+                 "over_quota_events_errors": self.events_errors}
+        return Reading(reading.source, True, reading.duration, reading.records, extra=extra,
+                       netns=reading.netns)
 
     def _close_events(self) -> None:
         if self.events is not None:
@@ -85,7 +80,6 @@ class NfacctSource(PolledSource):
                 self.events.close()
             self.events = None
 
-    def close(self) -> None:
-        super().close()
+    def _disconnect(self) -> None:
+        super()._disconnect()
         self._close_events()
-

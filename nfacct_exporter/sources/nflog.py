@@ -27,34 +27,17 @@ import select
 import threading
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from nfacct_exporter.config.nflog import NflogGroup
-from nfacct_exporter.netlink import nflog
-from nfacct_exporter.netlink.socket import NETLINK_NO_ENOBUFS, SOL_NETLINK, NetfilterSocket
+from nfacct_exporter.netlink import core, nflog
+from nfacct_exporter.netlink.socket import NetfilterSocket
+from nfacct_exporter.records import NflogCount, NflogGroupStats
 from nfacct_exporter.snapshot import Reading
 
 log = logging.getLogger(__name__)
 
 ALIASES_MAX = 65536  # overflowed prefixes remembered per group (so they skip the regexes)
 RECV_SIZE = 1 << 18  # more than any batch datagram (nflog.NLBUFSIZ)
-
-
-class NflogCount(NamedTuple):
-    """Packets and bytes logged to ``group`` with ``prefix`` (None: the overflow record)."""
-
-    group: int
-    prefix: str | None
-    verdict: str
-    packets: int
-    bytes: int
-
-
-class NflogGroupStats(NamedTuple):
-    group: int
-    lost: int  # packets the kernel logged but could not deliver (sequence gaps)
-    prefixes: int  # distinct prefixes tracked (at most max_prefixes)
-    overflow_packets: int  # packets counted under the overflow record
 
 
 def verdict_of(cfg: NflogGroup, prefix: str) -> str:
@@ -80,7 +63,7 @@ class _Group:
 
     def admit(self, raw: bytes) -> list[int]:
         """A prefix seen for the first time: track it, or fold it into the overflow record."""
-        text = nflog.prefix_text(raw)
+        text = core.text(raw)
         verdict = verdict_of(self.cfg, text)
         if len(self.names) < self.cfg.max_prefixes:
             self.names[raw] = (text, verdict)
@@ -122,9 +105,9 @@ class NflogSource:
                 sock = NetfilterSocket(self.netns, rcvbuf=cfg.rcvbuf)
                 self.groups[sock.fileno()] = _Group(cfg, sock)
                 with contextlib.suppress(OSError):  # pre-3.2 kernels: ENOBUFS is handled below
-                    sock.sock.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+                    sock.no_enobufs()
                 nflog.bind(sock, cfg.group, cfg.qthreshold, round(cfg.qtimeout * 100), where)
-                sock.sock.setblocking(False)
+                sock.set_blocking(False)
         except OSError:
             self._close_sockets()
             raise
@@ -154,7 +137,7 @@ class NflogSource:
                 time.sleep(0.1)
 
     def _drain(self, g: _Group, buf: bytearray, view: memoryview) -> None:
-        recv_into = g.sock.sock.recv_into
+        recv_into = g.sock.recv_into
         for _ in range(64):  # then back to poll(): other groups and stop() get their turn
             try:
                 n = recv_into(buf)

@@ -24,8 +24,8 @@ def capture(sock: NetfilterSocket, want: int, timeout: float = 5.0) -> list[byte
     deadline = time.monotonic() + timeout
     while sum(c[0] for c in reference(out)[0].values()) < want:
         assert time.monotonic() < deadline, f"only {reference(out)[0]} of {want} packets"
-        if select.select([sock.sock], [], [], 0.2)[0]:
-            out.append(sock.sock.recv(1 << 20))
+        if select.select([sock], [], [], 0.2)[0]:
+            out.append(bytes(sock.recv()))
     return out
 
 
@@ -43,8 +43,8 @@ def test_tally_equals_reference_on_kernel_bytes(ns) -> None:  # noqa: ANN001
         tcp_exchange(ns, 31404, connections=2, rounds=3)
         data = capture(sock, 57 + 1)
         time.sleep(0.3)  # the rest of the TCP packets
-        while select.select([sock.sock], [], [], 0.3)[0]:
-            data.append(sock.sock.recv(1 << 20))
+        while select.select([sock], [], [], 0.3)[0]:
+            data.append(bytes(sock.recv()))
     finally:
         sock.close()
     assert len(data) >= 2  # batches of several packets, and more than one datagram

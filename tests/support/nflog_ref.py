@@ -3,19 +3,19 @@ the ``struct`` tally against; and builders of synthetic NFLOG datagrams."""
 
 import struct
 
-from nfacct_exporter.netlink import messages, nflog
+from nfacct_exporter.netlink import core, nflog
 
 
 def reference(datagrams: list[bytes], expect: int = 0) -> tuple[dict[bytes, list[int]], int, int]:
-    """({raw prefix: [packets, ip bytes]}, next seq, lost) via ``messages.nflog_packet_msg``."""
+    """({raw prefix: [packets, ip bytes]}, next seq, lost) via ``nflog.nflog_packet_msg``."""
     counts: dict[bytes, list[int]] = {}
     lost = 0
     for data in datagrams:
         off = 0
         while off + 16 <= len(data):
             length, mtype = struct.unpack_from("=IH", data, off)
-            if mtype == messages.ULOG_PACKET:
-                msg = messages.nflog_packet_msg(data[off : off + length])
+            if mtype == nflog.ULOG_PACKET:
+                msg = nflog.nflog_packet_msg(data[off : off + length])
                 msg.decode()
                 prefix = msg.get_attr("NFULA_PREFIX")
                 raw = nflog.EMPTY if prefix is None else (
@@ -63,7 +63,7 @@ def ipv6(payload_length: int) -> bytes:
 
 def packet(group: int, seq: int | None, prefix: bytes | None, payload: bytes | None) -> bytes:
     """One NFULNL_MSG_PACKET as the kernel lays it out (header, prefix, seq, payload last)."""
-    msg = messages.nflog_packet_msg()
+    msg = nflog.nflog_packet_msg()
     msg["nfgen_family"] = 10 if payload and payload[0] >> 4 == 6 else 2
     attrs: list = [("NFULA_PACKET_HDR", {"hw_protocol": 0x0800, "hook": 1})]
     if prefix is not None:
@@ -74,7 +74,7 @@ def packet(group: int, seq: int | None, prefix: bytes | None, payload: bytes | N
     if payload is not None:
         attrs.append(("NFULA_PAYLOAD", payload))
     msg["attrs"] = attrs
-    return messages.encode(msg, messages.ULOG_PACKET, 0, 0, res_id=group)
+    return core.encode(msg, nflog.ULOG_PACKET, 0, 0, res_id=group)
 
 
 def datagram(*packets: bytes) -> bytes:

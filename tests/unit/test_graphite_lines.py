@@ -8,7 +8,7 @@ import pytest
 
 from nfacct_exporter import config, naming
 from nfacct_exporter.config import graphite
-from nfacct_exporter.netlink.nfacct import NfacctObject
+from nfacct_exporter.records import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
 from nfacct_exporter.snapshot import Reading, Snapshot
 

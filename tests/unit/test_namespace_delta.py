@@ -3,7 +3,7 @@ keeps its baseline (its next increment is not its whole cumulative counter), and
 was replaced (another inode behind the same path) counts its new objects from zero."""
 
 from nfacct_exporter import config
-from nfacct_exporter.netlink.nfacct import NfacctObject
+from nfacct_exporter.records import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
 from nfacct_exporter.snapshot import Reading, Snapshot
 

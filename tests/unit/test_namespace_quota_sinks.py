@@ -7,9 +7,7 @@ import subprocess
 import pytest
 
 from nfacct_exporter import config
-from nfacct_exporter.netlink.messages import NFACCT_F_OVERQUOTA, NFACCT_F_QUOTA_BYTES
-from nfacct_exporter.netlink.nfacct import NfacctObject
-from nfacct_exporter.netlink.nft import NftCounter
+from nfacct_exporter.records import NfacctObject, NftCounter
 from nfacct_exporter.sinks.graphite import NfacctLines, NftLines
 from nfacct_exporter.sinks.prometheus import NfacctRenderer, NftRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
@@ -20,7 +18,7 @@ GRAPHITE = config.GraphiteConfig(host="h", prefix="p")
 
 
 def readings() -> list[Reading]:
-    quota = NfacctObject("month", 5, 900, NFACCT_F_QUOTA_BYTES | NFACCT_F_OVERQUOTA, 800)
+    quota = NfacctObject("month", 5, 900, quota=800, quota_unit="bytes", over_quota=True)
     return [
         Reading("nfacct", True, 0.0, (NfacctObject("ipv4.http", 1, 10), quota),
                 extra={"over_quota_events": {"month": 1}}, netns="self"),

@@ -1,4 +1,4 @@
-"""The ``struct`` NFACCT decoder against the declared pyroute2 ``messages.nfacct_msg``, same bytes.
+"""The ``struct`` NFACCT decoder against the declared pyroute2 ``nfacct.nfacct_msg``, same bytes.
 
 First on a real dump captured from a namespace this test creates (quota objects, an over-quota
 one, counters past 2**32, odd and maximal names, several datagrams); skipped without root. Then on
@@ -12,8 +12,9 @@ import struct
 import pytest
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST
 
-from nfacct_exporter.netlink import messages, nfacct
+from nfacct_exporter.netlink import core, nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from nfacct_exporter.records import NfacctObject
 from tests.support.netns import Netns
 
 Row = tuple[str, int, int, int, int | None]
@@ -33,8 +34,8 @@ def reference(datagrams: list[bytes]) -> list[Row]:
             length, mtype = struct.unpack_from("=IH", data, off)
             if length < 16 or off + length > len(data):
                 break
-            if mtype == messages.ACCT_NEW:
-                msg = messages.nfacct_msg(data[off : off + length])
+            if mtype == nfacct.ACCT_NEW:
+                msg = nfacct.nfacct_msg(data[off : off + length])
                 msg.decode()
                 name = msg.get_attr("NFACCT_NAME")
                 if isinstance(name, bytes):  # pyroute2 hands back bytes that are not UTF-8
@@ -49,7 +50,7 @@ def reference(datagrams: list[bytes]) -> list[Row]:
 def ours(datagrams: list[bytes]) -> list[Row]:
     """``nfacct.decode`` driven as ``NetfilterSocket.dump_into`` drives it: it stops at each
     message that is not an object, which the socket steps over."""
-    out: list[nfacct.NfacctObject] = []
+    out: list[NfacctObject] = []
     for data in datagrams:
         off = 0
         while off + 16 <= len(data):
@@ -60,15 +61,20 @@ def ours(datagrams: list[bytes]) -> list[Row]:
             if length < 16:
                 break
             off += (length + 3) & ~3
-    return [tuple(o) for o in out]
+    for o in out:  # what sinks read says what the kernel's flags say
+        unit = ("packets" if o.flags & nfacct.NFACCT_F_QUOTA_PKTS else
+                "bytes" if o.flags & nfacct.NFACCT_F_QUOTA_BYTES else None)
+        assert o.quota_unit == (unit if o.quota is not None else None)
+        assert o.over_quota == bool(o.flags & nfacct.NFACCT_F_OVERQUOTA)
+    return [tuple(o)[:5] for o in out]
 
 
 def new_object(name: str | bytes, seq: int, **attrs: int) -> bytes:
     """An ACCT_NEW request, optionally with initial counters, flags and quota."""
-    msg = messages.nfacct_msg()
+    msg = nfacct.nfacct_msg()
     msg["attrs"] = [("NFACCT_NAME", name)] + [(f"NFACCT_{k.upper()}", v) for k, v in attrs.items()]
     flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE
-    return messages.encode(msg, messages.ACCT_NEW, flags, seq)
+    return core.encode(msg, nfacct.ACCT_NEW, flags, seq)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespace)")
@@ -81,22 +87,23 @@ def test_kernel_dump_decodes_as_the_declared_messages() -> None:
             assert nfacct.create(sock, plain) == [0] * len(plain)
             special = [new_object(n, sock.next_seq()) for n in ODD_NAMES] + [
                 new_object("big", sock.next_seq(), pkts=2**40 + 1, bytes=2**63 + 5),
-                new_object("quota.pkts", sock.next_seq(), flags=messages.NFACCT_F_QUOTA_PKTS,
+                new_object("quota.pkts", sock.next_seq(), flags=nfacct.NFACCT_F_QUOTA_PKTS,
                            quota=2),
-                new_object("quota.bytes", sock.next_seq(), flags=messages.NFACCT_F_QUOTA_BYTES,
+                new_object("quota.bytes", sock.next_seq(), flags=nfacct.NFACCT_F_QUOTA_BYTES,
                            quota=2**41),
             ]
             assert sock.transact(special) == [0] * len(special)
             ns.sh("iptables -A OUTPUT -p udp --dport 9 -m nfacct --nfacct-name quota.pkts")
             ns.udp("127.0.0.1", 9, b"x", count=3)  # over its quota of 2 packets
-            data = [bytes(d) for d in sock.dump(messages.acct_dump_request(sock.next_seq()))]
-            dumped = [tuple(o) for o in nfacct.dump(sock)]  # the exporter's path (dump_into)
+            data = [bytes(d) for d in sock.dump(nfacct.acct_dump_request(sock.next_seq()))]
+            objects = nfacct.dump(sock)  # the exporter's path (dump_into)
         finally:
             sock.close()
     finally:
         ns.close()
 
     assert len(data) > 2
+    dumped = [tuple(o)[:5] for o in objects]
     got = ours(data)
     assert got == reference(data) == dumped
     rows = {r[0]: r for r in got}
@@ -105,9 +112,11 @@ def test_kernel_dump_decodes_as_the_declared_messages() -> None:
         text = n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else n
         assert rows[text] == (text, 0, 0, 0, None)
     assert rows["big"] == ("big", 2**40 + 1, 2**63 + 5, 0, None)
-    over = messages.NFACCT_F_QUOTA_PKTS | messages.NFACCT_F_OVERQUOTA
+    over = nfacct.NFACCT_F_QUOTA_PKTS | nfacct.NFACCT_F_OVERQUOTA
     assert rows["quota.pkts"][1:] == (3, rows["quota.pkts"][2], over, 2)
-    assert rows["quota.bytes"] == ("quota.bytes", 0, 0, messages.NFACCT_F_QUOTA_BYTES, 2**41)
+    assert rows["quota.bytes"] == ("quota.bytes", 0, 0, nfacct.NFACCT_F_QUOTA_BYTES, 2**41)
+    quotas = {o.name: (o.quota_unit, o.over_quota) for o in objects if o.quota is not None}
+    assert quotas == {"quota.pkts": ("packets", True), "quota.bytes": ("bytes", False)}
 
 
 def reply(*attrs: tuple[int, bytes]) -> bytes:
@@ -116,7 +125,7 @@ def reply(*attrs: tuple[int, bytes]) -> bytes:
     for atype, payload in attrs:
         body += struct.pack("=HH", 4 + len(payload), atype) + payload
         body += bytes(-len(body) % 4)
-    return struct.pack("=IHHII", 20 + len(body), messages.ACCT_NEW, 2, 7, 1) + bytes(4) + body
+    return struct.pack("=IHHII", 20 + len(body), nfacct.ACCT_NEW, 2, 7, 1) + bytes(4) + body
 
 
 NAME = (nfacct.NFACCT_NAME, b"ipv4.http\0")

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
-from nfacct_exporter.netlink.nfacct import NfacctObject
+from nfacct_exporter.records import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
 from nfacct_exporter.sinks.prometheus import NfacctRenderer, PrometheusSink
 from nfacct_exporter.snapshot import Reading, Snapshot

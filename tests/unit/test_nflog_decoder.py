@@ -6,7 +6,7 @@ does the same on bytes the kernel made.
 
 import pytest
 
-from nfacct_exporter.netlink import nflog
+from nfacct_exporter.netlink import core, nflog
 from tests.support.nflog_ref import datagram, ipv4, ipv6, packet, reference, tally_all
 
 HOSTILE = [b"SSH Attempt", b'q"uote', b"back\\slash", b"new\nline", "ünï cødé".encode(),
@@ -76,17 +76,15 @@ def test_cap_callback_decides_where_new_prefixes_go() -> None:
     data = datagram(*[packet(1, i, f"p{i % 5}".encode(), ipv4(10)) for i in range(10)])
     assert nflog.tally(data, counts, admit, 0) == (10, 0, 10)
     assert counts == {b"p0\0": [2, 20], b"p1\0": [2, 20]} and overflow == [6, 60]
-    assert nflog.prefix_text(b"p0\0") == "p0" and nflog.prefix_text(b"\xff\0") == "\udcff"
+    assert core.text(b"p0\0") == "p0" and core.text(b"\xff\0") == "\udcff"
 
 
 def test_attributes_in_any_order_and_broken_lengths() -> None:
-    from nfacct_exporter.netlink import messages
-
-    msg = messages.nflog_packet_msg()
+    msg = nflog.nflog_packet_msg()
     msg["attrs"] = [("NFULA_IFINDEX_INDEV", 1), ("NFULA_SEQ", 0), ("NFULA_PREFIX", "late"),
                     ("NFULA_PACKET_HDR", {"hw_protocol": 0x86DD, "hook": 1}),
                     ("NFULA_PAYLOAD", ipv6(100))]
-    late = messages.encode(msg, messages.ULOG_PACKET, 0, 0, res_id=1)
+    late = core.encode(msg, nflog.ULOG_PACKET, 0, 0, res_id=1)
     assert tally_all([datagram(late)]) == reference([datagram(late)])
     broken = bytearray(packet(1, 1, b"bad", ipv4(70)))
     broken[28:30] = (2).to_bytes(2, "little")  # the PREFIX attribute claims 2 bytes: stop there
@@ -96,11 +94,9 @@ def test_attributes_in_any_order_and_broken_lengths() -> None:
 
 
 def raw_packet(attrs: list) -> bytes:
-    from nfacct_exporter.netlink import messages
-
-    msg = messages.nflog_packet_msg()
+    msg = nflog.nflog_packet_msg()
     msg["attrs"] = attrs
-    return messages.encode(msg, messages.ULOG_PACKET, 0, 0, res_id=1)
+    return core.encode(msg, nflog.ULOG_PACKET, 0, 0, res_id=1)
 
 
 def test_same_length_and_prefix_but_another_layout_is_not_misread() -> None:

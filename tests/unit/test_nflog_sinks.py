@@ -7,10 +7,10 @@ import pytest
 
 from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.naming import graphite_component
+from nfacct_exporter.records import NflogCount, NflogGroupStats
 from nfacct_exporter.sinks.graphite import NflogLines
 from nfacct_exporter.sinks.prometheus import NFLOG_OVERFLOW_PREFIX, NflogRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
-from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
 from tests.support.exposition import parse_exposition
 
 HOSTILE = ["SSH Attempt", "SSH_Attempt", 'q"uote', "back\\slash", "new\nline", "tab\tx",

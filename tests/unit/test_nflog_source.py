@@ -5,8 +5,9 @@ import re
 
 from nfacct_exporter.config.nflog import NflogGroup
 from nfacct_exporter.netlink import nflog
+from nfacct_exporter.records import NflogCount, NflogGroupStats
 from nfacct_exporter.sources import nflog as source
-from nfacct_exporter.sources.nflog import NflogCount, NflogSource, verdict_of
+from nfacct_exporter.sources.nflog import NflogSource, verdict_of
 from tests.support.nflog_ref import datagram, ipv4, packet
 
 
@@ -15,7 +16,6 @@ class FakeSocket:
 
     def __init__(self, items: list) -> None:
         self.items = list(items)
-        self.sock = self
 
     def recv_into(self, buf: bytearray) -> int:
         if not self.items:
@@ -58,7 +58,7 @@ def test_cap_folds_new_prefixes_into_one_overflow_record_per_verdict() -> None:
     assert got == {("a", "drop"): (2, 100 + 104), ("b", "drop"): (1, 101),
                    (None, "drop"): (3, 102 + 105 + 107), (None, "accept"): (2, 103 + 106)}
     (stats,) = r.extra["groups"]
-    assert stats == source.NflogGroupStats(3, 0, 2, 5)
+    assert stats == NflogGroupStats(3, 0, 2, 5)
     assert sum(c.packets for c in r.records) == len(prefixes)
 
 

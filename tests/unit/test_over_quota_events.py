@@ -3,8 +3,9 @@
 
 import pytest
 
-from nfacct_exporter.netlink import messages, nfacct
-from nfacct_exporter.netlink.messages import NFACCT_F_OVERQUOTA, NFACCT_F_QUOTA_PKTS
+from nfacct_exporter.netlink import core, nfacct
+from nfacct_exporter.netlink.nfacct import NFACCT_F_OVERQUOTA, NFACCT_F_QUOTA_PKTS
+from nfacct_exporter.records import NfacctObject
 from nfacct_exporter.sinks.prometheus import NfacctRenderer
 from nfacct_exporter.snapshot import Reading
 from nfacct_exporter.sources.nfacct import NfacctSource
@@ -12,12 +13,12 @@ from nfacct_exporter.sources.nfacct import NfacctSource
 
 def announcement(raw_name: bytes) -> bytes:
     """What the kernel multicasts when ``raw_name`` passes its quota (an ACCT_NEW message)."""
-    m = messages.nfacct_msg()
+    m = nfacct.nfacct_msg()
     placeholder = "N" * len(raw_name)
     m["attrs"] = [("NFACCT_NAME", placeholder), ("NFACCT_PKTS", 6), ("NFACCT_BYTES", 60),
                   ("NFACCT_USE", 1), ("NFACCT_FLAGS", NFACCT_F_QUOTA_PKTS | NFACCT_F_OVERQUOTA),
                   ("NFACCT_QUOTA", 5)]
-    data = messages.encode(m, messages.ACCT_NEW, 0, 0)
+    data = core.encode(m, nfacct.ACCT_NEW, 0, 0)
     return data.replace(placeholder.encode(), raw_name)
 
 
@@ -37,7 +38,7 @@ class Events:
 @pytest.mark.parametrize("raw", [b"month", "é.ü".encode(), b"q\xff\xfe"])
 def test_events_are_counted_under_the_dumped_name(raw: bytes) -> None:
     data = announcement(raw)
-    dumped: list[nfacct.NfacctObject] = []
+    dumped: list[NfacctObject] = []
     nfacct.decode(data, dumped)  # the dump decodes the same message layout
     (obj,) = dumped
     src = NfacctSource()
@@ -49,3 +50,34 @@ def test_events_are_counted_under_the_dumped_name(raw: bytes) -> None:
     text = NfacctRenderer(()).render([reading]).decode()
     line = next(x for x in text.splitlines() if x.startswith("nfacct_over_quota_events_total{"))
     assert line.endswith(" 2"), text
+
+
+class Failing(Events):
+    def recv(self) -> memoryview:
+        raise OSError(105, "No buffer space available")
+
+
+def test_a_failing_announcement_socket_is_logged_once_and_counted(monkeypatch, caplog) -> None:  # noqa: ANN001,E501
+    """The reading stays good (announcements are lost, not counts); the failure is logged once
+    and counted in the exposition; the socket is opened again at the next poll."""
+    src = NfacctSource()
+    src.dump = lambda sock: []  # no kernel: an empty dump
+    made: list[Events] = []
+
+    def subscribe() -> None:
+        if src.events is None:
+            src.events = Failing([])
+            made.append(src.events)
+    monkeypatch.setattr(src, "_subscribe", subscribe)
+    monkeypatch.setattr(src, "_connect", lambda: None)
+    src.sock = object()  # type: ignore[assignment]
+    readings = [src.read() for _ in range(3)]
+    assert all(r.ok for r in readings)
+    assert [r.extra["over_quota_events_errors"] for r in readings] == [1, 2, 3]
+    assert len(made) == 3  # reopened at each poll
+    assert sum("over-quota announcements" in m for m in caplog.messages) == 1
+    text = NfacctRenderer(()).render(readings[-1:]).decode()
+    assert "# TYPE nfacct_exporter_quota_events_errors_total counter" in text
+    assert "\nnfacct_exporter_quota_events_errors_total 3\n" in text
+    assert "quota_events_errors" not in NfacctRenderer(()).render(
+        [Reading("nfacct", True, 0.0, (), extra={"over_quota_events_errors": 0})]).decode()

@@ -1,0 +1,48 @@
+"""The records a Reading carries: what sources read, in the terms sinks render.
+
+Sources build them (``netlink`` decoders for NFACCT and nft, the NFLOG listener for its tallies);
+sinks read them and never need to know the kernel's wire format.
+"""
+
+from typing import NamedTuple
+
+
+class NfacctObject(NamedTuple):
+    """One NFACCT object as the kernel reported it."""
+
+    name: str  # exact name; bytes that are not UTF-8 are kept as surrogate escapes
+    packets: int
+    bytes: int
+    flags: int = 0  # the kernel's NFACCT_F_* bits, as read
+    quota: int | None = None
+    quota_unit: str | None = None  # "packets" or "bytes" for a quota object, else None
+    over_quota: bool = False  # the kernel has seen the quota passed (never cleared by reading)
+
+
+class NftCounter(NamedTuple):
+    """One named nftables counter."""
+
+    family: str  # ip, ip6, inet, arp, bridge, netdev
+    table: str
+    name: str
+    packets: int
+    bytes: int
+
+
+class NflogCount(NamedTuple):
+    """Packets and bytes logged to ``group`` with ``prefix`` (None: the overflow record)."""
+
+    group: int
+    prefix: str | None
+    verdict: str
+    packets: int
+    bytes: int
+
+
+class NflogGroupStats(NamedTuple):
+    """Per-group state of the NFLOG listener (in ``Reading.extra["groups"]``)."""
+
+    group: int
+    lost: int  # packets the kernel logged but could not deliver (sequence gaps)
+    prefixes: int  # distinct prefixes tracked (at most max_prefixes)
+    overflow_packets: int  # packets counted under the overflow record
