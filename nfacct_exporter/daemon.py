@@ -16,6 +16,7 @@ from nfacct_exporter import config, pipeline
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.instrumentation import ReloadState
 from nfacct_exporter.systemd import Notifier
+from nfacct_exporter.web import app
 from nfacct_exporter.web.server import MetricsServer
 from nfacct_exporter.web.tls import WebConfigSource
 
@@ -98,7 +99,7 @@ class Daemon:
     def _listen(self, listen: str) -> MetricsServer:
         host, port = config.parse_listen(listen)
         try:
-            return MetricsServer(host, port, self.exposition, self.web)
+            return MetricsServer(host, port, app.default(self.exposition), self.web)
         except OSError as e:
             raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
 

@@ -93,6 +93,7 @@ class ExporterCollector:
                 success.add_metric([r.source, r.netns or ""][:1 + bool(ns)], 1 if r.ok else 0)
             yield success
             yield from _nflog([r for r in snap.all("nflog") if r.ok])
+            yield from _quota_events_errors(nfacct)
         errors = CounterMetricFamily(
             "nfacct_exporter_poll_errors", "Polls of a source that failed.",
             labels=["source", *ns])
@@ -154,6 +155,20 @@ def _nflog(readings: list[Reading]) -> Iterator[Metric]:
         datagrams.add_metric(labels, r.extra.get("datagrams", 0))
         errors.add_metric(labels, r.extra.get("receive_errors", 0))
     yield datagrams
+    yield errors
+
+
+def _quota_events_errors(readings: list[Reading]) -> Iterator[Metric]:
+    """Failures of the over-quota announcements' socket, once there were some."""
+    failed = [r for r in readings if r.extra.get("over_quota_events_errors")]
+    if not failed:
+        return
+    ns = ["netns"] if failed[0].netns is not None else []
+    errors = CounterMetricFamily(
+        "nfacct_exporter_quota_events_errors",
+        "Failures of the over-quota announcements' socket (some were lost).", labels=ns)
+    for r in failed:
+        errors.add_metric([r.netns or ""] if ns else [], r.extra["over_quota_events_errors"])
     yield errors
 
 

@@ -13,12 +13,10 @@ from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines, NftLines
-from nfacct_exporter.sinks.prometheus import (
-    NfacctRenderer,
-    NflogRenderer,
-    NftRenderer,
-    PrometheusSink,
-)
+from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
+from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
+from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
+from nfacct_exporter.sinks.prometheus.nft import NftRenderer
 from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.following import Reopening
 from nfacct_exporter.sources.nfacct import NfacctSource

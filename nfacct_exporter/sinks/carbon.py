@@ -14,8 +14,9 @@ What ulogd's GRAPHITE output and graphyte's sender lose, and how this avoids it:
 * connection churn and fd leaks: one persistent connection, checked for a half-close before each
   write, reopened with capped, jittered exponential backoff.
 
-graphyte (``graphyte.Sender``) holds the connection parameters; its send path (a connection per
-batch, errors logged and the data dropped, a queue that drops the newest) is replaced here.
+graphyte's sender cannot do this job (a connection per batch, errors logged and the data
+dropped, a queue that drops the newest), so it is not used here; the tests use its line format
+as the reference for ours.
 """
 
 import contextlib
@@ -29,8 +30,6 @@ import termios
 import threading
 import time
 
-import graphyte
-
 from nfacct_exporter.sinks.backlog import Backlog, Chunk, pack
 
 log = logging.getLogger(__name__)
@@ -42,11 +41,11 @@ REPLAY = 2.0  # seconds a written poll stays re-sendable after carbon acknowledg
 CHECK = 0.25  # seconds between acknowledgement checks while polls are in flight
 
 
-class CarbonSender(graphyte.Sender):
+class CarbonSender:
     """Owns the carbon connection; ``submit`` never blocks on the network."""
 
     def __init__(self, host: str, port: int, timeout: float, memcap: int) -> None:
-        super().__init__(host, port, timeout=timeout, raise_send_errors=True)
+        self.host, self.port, self.timeout = host, port, timeout
         self.backlog = Backlog(memcap)
         self._cond = threading.Condition()
         self._sock: socket.socket | None = None
@@ -155,9 +154,6 @@ class CarbonSender(graphyte.Sender):
         if chunks:
             log.info("graphite: %d undelivered lines handed to the reloaded pipeline",
                      sum(c.lines for c in chunks))
-
-    def __del__(self) -> None:
-        """graphyte's ``__del__`` calls ``stop()``: a flush must never run at garbage collection."""
 
     # --- sender thread -----------------------------------------------------------------------
     def _wait_time(self) -> float | None:

@@ -1,86 +1,47 @@
-"""The HTTP endpoint: landing page at ``/``, metrics at ``/metrics``, 404 elsewhere, GET/HEAD only.
-
-Request threads only copy the bytes the Prometheus sink rendered at the last poll. With a web
-config it serves TLS (``tls``) and checks basic auth (``auth``). A client that resets or stalls
-its connection costs one debug line, never a traceback: anyone who can connect could flood the
-log otherwise.
+"""The HTTP server: connections, TLS (``tls``) and HTTP/1.1 framing; ``app.App`` decides what
+to answer (auth, routes), and request threads only copy bytes rendered at the last poll. A client
+that resets or stalls its connection costs one debug line, never a traceback: anyone who can
+connect could flood the log otherwise.
 """
 
 import logging
 import socket
 import sys
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
-
 from nfacct_exporter import __version__
-from nfacct_exporter.web import landing
-from nfacct_exporter.web.auth import credentials
-from nfacct_exporter.web.negotiation import wants_gzip
+from nfacct_exporter.web.app import App, Request
 from nfacct_exporter.web.tls import PLAIN, Active, WebConfigSource, handshake
 
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 120.0  # keep-alive connections idle longer than this are closed
-TEXT = "text/plain; charset=utf-8"
 
 
 class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 framing only: what to answer is ``app.App``'s job."""
+
     server: "MetricsServer"
     server_version = f"nfacct-exporter/{__version__}"
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
-    web = PLAIN
 
-    def _reply(self, code: int, ctype: str, body: bytes, extra: dict[str, str] | None = None,
-               head: bool = False) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (*(extra or {}).items(), *self.web.config.headers):
+    def _serve(self) -> None:
+        path, _, query = self.path.partition("?")
+        req = Request(self.command, path, query, dict(self.headers.items()))
+        resp = self.server.app.handle(req, self.server.web_config())
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        for k, v in resp.headers:
             self.send_header(k, v)
         self.end_headers()
-        if not head:
-            self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
 
-    def _authorized(self) -> bool:
-        """basic_auth_users: every path needs valid credentials (as in the exporter-toolkit)."""
-        self.web = self.server.web_config()
-        if self.web.users is None:
-            return True
-        cred = credentials(self.headers.get("Authorization"))
-        if cred is not None and self.web.users.check(*cred):
-            return True
-        self._reply(401, TEXT, b"401 Unauthorized\n",
-                    {"WWW-Authenticate": 'Basic realm="nfacct-exporter", charset="UTF-8"'},
-                    head=self.command == "HEAD")
-        return False
-
-    def do_GET(self, head: bool = False) -> None:  # noqa: N802 (http.server's naming)
-        if not self._authorized():
-            return
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            gz = wants_gzip(self.headers.get("Accept-Encoding"))
-            body = self.server.exposition(gz)
-            extra = {"Content-Encoding": "gzip"} if gz else {}
-            self._reply(200, CONTENT_TYPE_PLAIN_0_0_4, body, extra, head)
-        elif path == "/":
-            self._reply(200, landing.CONTENT_TYPE, landing.PAGE, head=head)
-        else:
-            self._reply(404, TEXT, b"404 not found: try /metrics\n", head=head)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.do_GET(head=True)
-
-    def _not_allowed(self) -> None:
-        if self._authorized():
-            self._reply(405, TEXT, b"405 method not allowed\n", {"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed  # noqa: N815
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve  # noqa: N815
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("%s %s", self.address_string(), format % args)
@@ -89,9 +50,9 @@ class Handler(BaseHTTPRequestHandler):
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, exposition: Callable[[bool], bytes],
+    def __init__(self, host: str, port: int, app: App,
                  web: WebConfigSource | None = None) -> None:
-        self.exposition = exposition
+        self.app = app
         self.web = web
         self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
         self._dual = host == ""

@@ -10,7 +10,9 @@ from nfacct_exporter import config, naming
 from nfacct_exporter.netlink import core, nfacct
 from nfacct_exporter.records import NflogCount, NftCounter
 from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines, NftLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, NflogRenderer, NftRenderer
+from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
+from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
+from nfacct_exporter.sinks.prometheus.nft import NftRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 BOUND = 50

@@ -9,7 +9,8 @@ import pytest
 from nfacct_exporter import config
 from nfacct_exporter.records import NfacctObject, NftCounter
 from nfacct_exporter.sinks.graphite import NfacctLines, NftLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, NftRenderer
+from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
+from nfacct_exporter.sinks.prometheus.nft import NftRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 from tests.support.exposition import parse_exposition
 

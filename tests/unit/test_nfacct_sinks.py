@@ -12,7 +12,8 @@ from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.records import NfacctObject
 from nfacct_exporter.sinks.graphite import NfacctLines
-from nfacct_exporter.sinks.prometheus import NfacctRenderer, PrometheusSink
+from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
+from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 from tests.support.exposition import parse_exposition
 

@@ -9,7 +9,7 @@ from nfacct_exporter.config import GraphiteConfig
 from nfacct_exporter.naming import graphite_component
 from nfacct_exporter.records import NflogCount, NflogGroupStats
 from nfacct_exporter.sinks.graphite import NflogLines
-from nfacct_exporter.sinks.prometheus import NFLOG_OVERFLOW_PREFIX, NflogRenderer
+from nfacct_exporter.sinks.prometheus.nflog import NFLOG_OVERFLOW_PREFIX, NflogRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 from tests.support.exposition import parse_exposition
 

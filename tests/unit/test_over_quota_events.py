@@ -2,12 +2,15 @@
 ``nfacct_over_quota_events_total`` finds them, names that are not UTF-8 included."""
 
 import pytest
+from prometheus_client import generate_latest
 
+from nfacct_exporter import instrumentation
 from nfacct_exporter.netlink import core, nfacct
 from nfacct_exporter.netlink.nfacct import NFACCT_F_OVERQUOTA, NFACCT_F_QUOTA_PKTS
+from nfacct_exporter.poller import Poller
 from nfacct_exporter.records import NfacctObject
-from nfacct_exporter.sinks.prometheus import NfacctRenderer
-from nfacct_exporter.snapshot import Reading
+from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
+from nfacct_exporter.snapshot import Reading, Snapshot
 from nfacct_exporter.sources.nfacct import NfacctSource
 
 
@@ -76,8 +79,14 @@ def test_a_failing_announcement_socket_is_logged_once_and_counted(monkeypatch, c
     assert [r.extra["over_quota_events_errors"] for r in readings] == [1, 2, 3]
     assert len(made) == 3  # reopened at each poll
     assert sum("over-quota announcements" in m for m in caplog.messages) == 1
-    text = NfacctRenderer(()).render(readings[-1:]).decode()
-    assert "# TYPE nfacct_exporter_quota_events_errors_total counter" in text
-    assert "\nnfacct_exporter_quota_events_errors_total 3\n" in text
-    assert "quota_events_errors" not in NfacctRenderer(()).render(
-        [Reading("nfacct", True, 0.0, (), extra={"over_quota_events_errors": 0})]).decode()
+    assert "# TYPE nfacct_exporter_quota_events_errors_total counter" in own(readings[-1])
+    assert "\nnfacct_exporter_quota_events_errors_total 3.0\n" in own(readings[-1])
+    assert "quota_events_errors" not in own(
+        Reading("nfacct", True, 0.0, (), extra={"over_quota_events_errors": 0}))
+    assert "quota_events_errors" not in NfacctRenderer(()).render(readings[-1:]).decode()
+
+
+def own(reading: Reading) -> str:
+    """The exporter's own metrics for a poll holding ``reading``."""
+    snap = Snapshot(1, 0.0, 0.0, {"nfacct": reading})
+    return generate_latest(instrumentation.registry(Poller([], [], 1), None, lambda: snap)).decode()

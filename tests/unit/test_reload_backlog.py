@@ -15,7 +15,7 @@ from nfacct_exporter import config, pipeline
 from nfacct_exporter.daemon import Daemon
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.sinks.prometheus import PrometheusSink
+from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
 from nfacct_exporter.systemd import Notifier
 
 

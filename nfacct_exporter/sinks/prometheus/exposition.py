@@ -1,0 +1,73 @@
+"""The latest poll's exposition: counter families rendered once, own metrics per scrape."""
+
+import gzip
+import logging
+import threading
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from nfacct_exporter.snapshot import Reading, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class PrometheusSink:
+    """Keeps the latest poll's snapshot and serves it; HTTP threads never touch the kernel.
+
+    The counter families are rendered at the first scrape after a poll, once, and kept for the
+    scrapes until the next poll: a poll nobody scrapes (pollinterval 1 s, scrapes every 15 s)
+    costs nothing here, instead of ~2 ms per 10k objects on the poller thread.
+    """
+
+    def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes]],
+                 registry: CollectorRegistry | None = None) -> None:
+        self.renderers = renderers
+        self.registry = registry or CollectorRegistry()  # own metrics, rendered per scrape
+        self._snapshot: Snapshot | None = None
+        self._body: bytes | None = b""  # None: not rendered yet for this snapshot
+        self._gzipped: bytes | None = None
+        self._lock = threading.Lock()  # renderers keep caches: one render at a time
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The poll being served (read by the own-metrics collector under the scrape's lock)."""
+        return self._snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot, self._body, self._gzipped = snapshot, None, None
+
+    def _counters(self) -> bytes:
+        """The last snapshot's families, rendered on first use (called with the lock held)."""
+        if self._body is None:
+            parts = []
+            for source, render in self.renderers.items():
+                snap = self._snapshot
+                readings = [r for r in snap.all(source) if r.ok] if snap else []
+                if not readings:
+                    continue
+                try:
+                    text = render(readings)
+                except Exception:  # a renderer bug must not take the other families down
+                    log.exception("rendering %s failed", source)
+                    continue
+                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
+            self._body = b"".join(parts)
+        return self._body
+
+    def exposition(self, gzipped: bool = False) -> bytes:
+        """The counters from the last poll followed by the exporter's own metrics.
+
+        gzip output is two gzip members (cached counters + fresh self-metrics): a valid stream.
+        """
+        with self._lock:  # counters and own metrics (poll time, nfacct_up) of the same poll
+            body = self._counters()
+            own = generate_latest(self.registry)
+            if gzipped and self._gzipped is None:
+                self._gzipped = gzip.compress(body, compresslevel=1)
+            cached = self._gzipped
+        if not gzipped:
+            return body + own
+        assert cached is not None
+        return cached + gzip.compress(own, compresslevel=1)

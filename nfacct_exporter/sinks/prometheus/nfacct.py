@@ -1,0 +1,107 @@
+"""NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total`` and the quota families.
+
+Sample (HELP lines shortened)::
+
+    # HELP nfacct_packets_total Packets counted by the NFACCT object (...).
+    # TYPE nfacct_packets_total counter
+    nfacct_packets_total{name="ipv4.http",family="ipv4",app="http"} 19
+"""
+
+from operator import attrgetter
+
+from nfacct_exporter import naming
+from nfacct_exporter.sinks.prometheus.text import family
+from nfacct_exporter.snapshot import Reading
+
+_NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
+
+
+class NfacctRenderer:
+    """NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``, as UTF-8 bytes.
+
+    A poll's text is one bytes template (every sample line with ``%d`` where its value goes) filled
+    by a single ``%`` with the values: ~1 ms for 10k objects, against ~4 ms formatting each line
+    and encoding the result. The template depends only on the object names, so it is rebuilt
+    (from the label text cached per name) only when the set or order of names changes. With
+    several namespaces every series starts with a ``netns`` label. Quota objects (rare) add::
+
+        # TYPE nfacct_quota_bytes gauge
+        nfacct_quota_bytes{name="month"} 1000000
+        # TYPE nfacct_over_quota gauge
+        nfacct_over_quota{name="month"} 1
+        # TYPE nfacct_over_quota_events_total counter
+        nfacct_over_quota_events_total{name="month"} 1
+    """
+
+    PACKETS_HELP = "Packets counted by the NFACCT object (kernel value at the last poll)."
+    BYTES_HELP = "Bytes counted by the NFACCT object (kernel value at the last poll)."
+
+    def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
+        self.rules = rules
+        self._labels: dict[tuple[str | None, str], str] = {}
+        self._keys: list[tuple[str | None, str]] = []
+        self._template = self._build([])
+
+    def labels(self, name: str, netns: str | None = None) -> str:
+        """Label text for one object name, computed once per (namespace, name)."""
+        text = self._labels.get((netns, name))
+        if text is None:
+            if len(self._labels) > naming.CACHE_MAX:
+                self._labels.clear()
+            pairs = {"netns": netns} if netns is not None else {}
+            pairs.update({"name": name, **naming.map_labels(self.rules, name)})
+            text = self._labels[(netns, name)] = naming.label_set(pairs)
+        return text
+
+    def _build(self, keys: list[tuple[str | None, str]]) -> bytes:
+        # % is literal in a template
+        texts = [self.labels(n, ns).replace("%", "%%") for ns, n in keys]
+        return "".join([
+            family("nfacct_packets_total", "counter", self.PACKETS_HELP,
+                   [f"nfacct_packets_total{t} %d\n" for t in texts]),
+            family("nfacct_bytes_total", "counter", self.BYTES_HELP,
+                   [f"nfacct_bytes_total{t} %d\n" for t in texts]),
+        ]).encode("utf-8")
+
+    def render(self, readings: list[Reading]) -> bytes:
+        if len(readings) == 1 and readings[0].netns is None:
+            objects = readings[0].records
+            keys = [(None, n) for n in map(_NAME, objects)]
+        else:
+            objects = [o for r in readings for o in r.records]
+            keys = [(r.netns, o.name) for r in readings for o in r.records]
+        if keys != self._keys:
+            self._keys, self._template = keys, self._build(keys)
+        body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects))
+        return body + self._quotas(readings).encode("utf-8")
+
+    def _quotas(self, readings: list[Reading]) -> str:
+        """Quota, over-quota flag and announcements of quota objects (read, never cleared)."""
+        pkts, nbytes, over, events = [], [], [], []
+        for r in readings:
+            seen = r.extra.get("over_quota_events", {})
+            for o in r.records:
+                if o.quota is None or o.quota_unit is None:
+                    continue
+                t = self.labels(o.name, r.netns)
+                if o.quota_unit == "packets":
+                    pkts.append(f"nfacct_quota_packets{t} {o.quota}\n")
+                else:
+                    nbytes.append(f"nfacct_quota_bytes{t} {o.quota}\n")
+                over.append(f"nfacct_over_quota{t} {1 if o.over_quota else 0}\n")
+                events.append(f"nfacct_over_quota_events_total{t} {seen.get(o.name, 0)}\n")
+        if not over:
+            return ""
+        out = []
+        if pkts:
+            out.append(family("nfacct_quota_packets", "gauge",
+                              "Packet quota of the NFACCT object.", pkts))
+        if nbytes:
+            out.append(family("nfacct_quota_bytes", "gauge",
+                              "Byte quota of the NFACCT object.", nbytes))
+        out.append(family("nfacct_over_quota", "gauge",
+                          "Whether the object has passed its quota (1) or not (0).", over))
+        out.append(family("nfacct_over_quota_events_total", "counter",
+                          "Over-quota announcements the kernel sent since the exporter started.",
+                          events))
+        return "".join(out)

@@ -1,0 +1,88 @@
+"""What the HTTP endpoint answers, independent of how connections are served.
+
+A ``Request`` (method, path, query, headers) goes through ``App.handle``: basic auth first (every
+path, as in the exporter-toolkit), then the route for the path, 404 for others, 405 for methods
+other than GET and HEAD. A route is a function ``Request -> Response``; the daemon builds the
+table (``/metrics``, the landing page, later pages), the server only moves bytes.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+
+from nfacct_exporter.web import landing
+from nfacct_exporter.web.auth import credentials
+from nfacct_exporter.web.negotiation import wants_gzip
+from nfacct_exporter.web.tls import Active
+
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)  # names as sent; use header()
+
+    def header(self, name: str) -> str | None:
+        low = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == low), None)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Route = Callable[[Request], Response]
+
+
+def metrics(exposition: Callable[[bool], bytes]) -> Route:
+    """``/metrics``: the cached exposition, gzipped when the client prefers it (q-values)."""
+    def route(req: Request) -> Response:
+        gz = wants_gzip(req.header("Accept-Encoding"))
+        extra = (("Content-Encoding", "gzip"),) if gz else ()
+        return Response(200, CONTENT_TYPE_PLAIN_0_0_4, exposition(gz), extra)
+    return route
+
+
+def landing_page(req: Request) -> Response:
+    return Response(200, landing.CONTENT_TYPE, landing.PAGE)
+
+
+class App:
+    def __init__(self, routes: Mapping[str, Route]) -> None:
+        self.routes = dict(routes)
+
+    def handle(self, req: Request, web: Active) -> Response:
+        """The response to ``req`` under web config ``web`` (auth, headers), body kept for HEAD:
+        the server drops it and keeps Content-Length."""
+        if web.users is not None:
+            cred = credentials(req.header("Authorization"))
+            if cred is None or not web.users.check(*cred):
+                return self._with(web, Response(401, TEXT, b"401 Unauthorized\n", (
+                    ("WWW-Authenticate", 'Basic realm="nfacct-exporter", charset="UTF-8"'),)))
+        if req.method not in ("GET", "HEAD"):
+            return self._with(web, Response(405, TEXT, b"405 method not allowed\n",
+                                            (("Allow", "GET, HEAD"),)))
+        route = self.routes.get(req.path)
+        if route is None:
+            return self._with(web, Response(404, TEXT, b"404 not found: try /metrics\n"))
+        return self._with(web, route(req))
+
+    @staticmethod
+    def _with(web: Active, resp: Response) -> Response:
+        if not web.config.headers:
+            return resp
+        return Response(resp.status, resp.content_type, resp.body,
+                        resp.headers + web.config.headers)
+
+
+def default(exposition: Callable[[bool], bytes]) -> App:
+    """The endpoint as the daemon serves it: landing page and metrics."""
+    return App({"/": landing_page, "/metrics": metrics(exposition)})
