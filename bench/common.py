@@ -12,7 +12,6 @@ import http.client
 import os
 import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from nfacct_exporter.netlink import netns as _netns  # noqa: E402
+from tests.support.netns import stop  # noqa: E402,F401 (re-exported for the benches)
 
 ULOGD = "/usr/sbin/ulogd"
 ULOGD_PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
@@ -105,17 +105,6 @@ def wait_until(ready: Callable[[], bool], timeout: float, failure: str,
         if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
             sys.exit(failure + (":\n" + log.read_text() if log and log.exists() else ""))
         time.sleep(0.05)
-
-
-def stop(p: subprocess.Popen, timeout: float = 10) -> None:
-    """SIGTERM by PID, SIGKILL if it has not exited after ``timeout`` seconds."""
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def accept_forever(srv: socket.socket, handle: Callable[[socket.socket], None]) -> None:

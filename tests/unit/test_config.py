@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nfacct_exporter import config
+from tests.support.configs import assert_one_error
 
 GOOD = """\
 pollinterval: 0.5
@@ -66,11 +67,7 @@ def test_empty_file_is_all_defaults() -> None:
     ("labels: {a: 1}\n", "labels", 1),
 ])
 def test_bad_values_name_file_line_and_key(text: str, key: str, line: int) -> None:
-    with pytest.raises(config.ConfigError) as e:
-        config.from_text(text, "bad.yaml")
-    msg = str(e.value)
-    assert len(msg.splitlines()) == 1, msg
-    assert msg.startswith(f"bad.yaml:{line}: key {key!r}"), msg
+    assert_one_error(text, key, line)
 
 
 def test_yaml_syntax_error_has_line() -> None:

@@ -4,6 +4,7 @@ line naming file, line and key."""
 import pytest
 
 from nfacct_exporter import config
+from tests.support.configs import assert_one_error
 
 GOOD = """\
 nflog:
@@ -72,11 +73,7 @@ def test_defaults() -> None:
     ("graphite:\n  host: h\n  nflog_prefix: 'a..b'\n", "graphite.nflog_prefix", 3),
 ])
 def test_bad_values_name_file_line_and_key(text: str, key: str, line: int) -> None:
-    with pytest.raises(config.ConfigError) as e:
-        config.from_text(text, "bad.yaml")
-    msg = str(e.value)
-    assert len(msg.splitlines()) == 1, msg
-    assert msg.startswith(f"bad.yaml:{line}: key {key!r}"), msg
+    assert_one_error(text, key, line)
 
 
 def test_every_bad_group_is_reported() -> None:
