@@ -202,7 +202,7 @@ def test_garbage_collection_never_flushes() -> None:
     t0 = time.monotonic()
     del s
     gc.collect()
-    assert time.monotonic() - t0 < 0.1
+    assert time.monotonic() - t0 < 1.0  # a flush would wait flush_grace (5 s) for carbon
 
 
 def test_a_reload_hands_undelivered_polls_to_the_new_sender() -> None:
