@@ -15,6 +15,7 @@ import threading
 from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -184,7 +185,7 @@ class StatusSink:
             row = Row(source, netns, key, self._label_set(source, key), pk, by,
                       rate(pk, prev.packets[j] if j is not None else None, dt),
                       rate(by, prev.bytes[j] if j is not None else None, dt),
-                      lambda ring=ring, key=key, i=i: history(ring, key, i))
+                      partial(history, ring, key, i))
             (table.nflog if source == "nflog" else table.counters).append(row)
         if source == "nflog":
             for group, lost in sorted(last.lost.items()):
