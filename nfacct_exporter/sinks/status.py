@@ -47,11 +47,16 @@ class _Entry:
         self.packets, self.bytes = packets, nbytes
         self._pos: dict | None = None
 
-    def index(self, key: Any) -> int | None:
-        """Where ``key`` sits in this poll's columns (None: not read that poll)."""
-        if self._pos is None:
-            self._pos = dict(zip(self.keys, range(len(self.keys)), strict=True))
-        return self._pos.get(key)
+    def values(self, key: Any, i: int, last: "_Entry",
+               absent: tuple[int, int] | None) -> tuple[int, int] | None:
+        """Packets and bytes of ``key`` (index ``i`` in ``last``) at this poll, or ``absent``."""
+        if self.keys is last.keys:
+            j: int | None = i
+        else:
+            if self._pos is None:
+                self._pos = dict(zip(self.keys, range(len(self.keys)), strict=True))
+            j = self._pos.get(key)
+        return absent if j is None else (self.packets[j], self.bytes[j])
 
 
 class _Stream:
@@ -78,23 +83,22 @@ def rate(new: int, old: int | None, seconds: float) -> float | None:
     return (new - old if new >= old else new) / seconds
 
 
-def history(ring: tuple[_Entry, ...], key: Any, i: int) -> tuple[list, list]:
-    """Packet and byte rates between consecutive readings of ``key`` (None where it is absent)."""
+def history(ring: tuple[_Entry, ...], key: Any, i: int,
+            absent: tuple[int, int] | None) -> tuple[list, list]:
+    """Packet and byte rates between consecutive readings of ``key`` (None where unknown)."""
     last = ring[-1]
-    points = []
-    for e in ring:
-        j = i if e.keys is last.keys else e.index(key)
-        points.append(None if j is None else (e.time, e.packets[j], e.bytes[j]))
+    points = [e.values(key, i, last, absent) for e in ring]
     pps: list[float | None] = []
     bps: list[float | None] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for k in range(1, len(ring)):
+        a, b = points[k - 1], points[k]
         if a is None or b is None:
             pps.append(None)
             bps.append(None)
         else:
-            dt = b[0] - a[0]
-            pps.append(status_query.coarse(rate(b[1], a[1], dt)))
-            bps.append(status_query.coarse(rate(b[2], a[2], dt)))
+            dt = ring[k].time - ring[k - 1].time
+            pps.append(status_query.coarse(rate(b[0], a[0], dt)))
+            bps.append(status_query.coarse(rate(b[1], a[1], dt)))
     return pps, bps
 
 
@@ -178,14 +182,14 @@ class StatusSink:
         last = ring[-1]
         prev = ring[-2] if len(ring) > 1 else None
         dt = last.time - prev.time if prev is not None else 0.0
-        same = prev is not None and prev.keys is last.keys
+        # NFLOG counts start with the exporter: a prefix not seen at the last poll had none yet
+        absent = (0, 0) if source == "nflog" else None
         for i, key in enumerate(last.keys):
-            j = i if same else prev.index(key) if prev is not None else None
+            old = prev.values(key, i, last, absent) if prev is not None else None
             pk, by = last.packets[i], last.bytes[i]
             row = Row(source, netns, key, self._label_set(source, key), pk, by,
-                      rate(pk, prev.packets[j] if j is not None else None, dt),
-                      rate(by, prev.bytes[j] if j is not None else None, dt),
-                      partial(history, ring, key, i))
+                      rate(pk, old[0] if old else None, dt), rate(by, old[1] if old else None, dt),
+                      partial(history, ring, key, i, absent))
             (table.nflog if source == "nflog" else table.counters).append(row)
         if source == "nflog":
             for group, lost in sorted(last.lost.items()):

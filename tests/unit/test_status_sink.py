@@ -144,7 +144,8 @@ def test_nflog_top_prefixes_per_verdict_and_loss() -> None:
         recs = (NflogCount(2, "SSH", "drop", 10 * i, 600 * i),
                 NflogCount(2, "WEB", "drop", 50 * i, 3000 * i),
                 NflogCount(2, None, "drop", i, 60 * i),
-                NflogCount(3, "OK", "accept", 5 * i, 500 * i))
+                NflogCount(3, "OK", "accept", 5 * i, 500 * i),
+                *((NflogCount(3, "LATE", "accept", 9, 900),) if i == 2 else ()))
         extra = {"groups": (NflogGroupStats(2, 4 * i, 2, i), NflogGroupStats(3, 0, 1, 0)),
                  "receive_errors": 1}
         s.publish(snap(i, T0 + 5 * i, nflog=Reading("nflog", True, 0.0, recs, extra=extra)))
@@ -155,6 +156,9 @@ def test_nflog_top_prefixes_per_verdict_and_loss() -> None:
                                                                                ("SSH", 2.0)]
     assert status(s)["nflog"]["top"]["drop"][2]["prefix"] is None  # the overflow record
     assert top["accept"][0]["group"] == 3
+    late = top["accept"][0]  # first seen at this poll: counted from zero, like /metrics
+    assert (late["prefix"], late["packets_per_second"]) == ("LATE", 1.8)
+    assert late["history"]["packets_per_second"] == [1.8]
     n = doc["health"]["nflog"]
     assert (n["lost"], n["receive_errors"]) == (8, 1)
     assert n["groups"][0] == {"group": 2, "netns": None, "lost": 8, "lost_per_second": 0.8}
