@@ -139,6 +139,16 @@ class StatusSink:
                 del self._streams[gone]
             self._snapshot, self._table, self._answers = snapshot, None, {}
 
+    def adopt(self, predecessor: "StatusSink") -> None:
+        """Start from a reloaded pipeline's recent readings (copied: both may poll a moment)."""
+        with predecessor._lock:
+            streams = {k: (st.source, st.netns, tuple(st.ring))
+                       for k, st in predecessor._streams.items()}
+        with self._lock:
+            for key, (source, netns, ring) in streams.items():
+                stream = self._streams[key] = _Stream(source, netns, self.history)
+                stream.ring.extend(ring)
+
     # --- readers (HTTP threads) -----------------------------------------------------------------
     def view(self, query: Query) -> dict[str, Any]:
         """The status as a JSON-ready dict: health, one page of counters, NFLOG top prefixes."""

@@ -7,16 +7,20 @@ refreshes it from ``/api/status`` every poll interval. Every name, label and pre
 Content-Security-Policy below allows only this server.
 """
 
+import gzip
 import html
 import time
+from collections.abc import Callable
 from importlib import resources
 from string import Template
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlencode
 
 from nfacct_exporter import __version__
 from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.sinks.status_query import Query, parse
+from nfacct_exporter.web.app import Request, Response, Route
+from nfacct_exporter.web.negotiation import wants_gzip
 
 HTML, JSON = "text/html; charset=utf-8", "application/json"
 SECURITY = (("Content-Security-Policy",
@@ -33,12 +37,6 @@ _TEMPLATE = Template(_STATIC.joinpath("status.html").read_text("utf-8"))
 ASSETS = {f"/static/{n}": (t, _STATIC.joinpath(n).read_bytes())
           for n, t in (("status.js", "text/javascript; charset=utf-8"),
                        ("status.css", "text/css; charset=utf-8"))}
-
-
-class Response(NamedTuple):
-    content_type: str
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = SECURITY
 
 
 def fmt_rate(value: float | None, unit: str) -> str:
@@ -181,26 +179,37 @@ def health(h: dict[str, Any]) -> str:
     return "".join(f'<dt>{_e(k)}</dt><dd class="{c}">{_e(v)}</dd>' for k, v, c in items)
 
 
-class StatusPage:
-    """Answers ``/``, ``/api/status`` and the page's two assets; None for any other path."""
+def render(sink: StatusSink, query: Query) -> bytes:
+    """The whole page for ``query``, from the same view as ``/api/status``."""
+    v = sink.view(query)
+    c = v["counters"]
+    return _TEMPLATE.substitute(
+        interval=_e(sink.interval), health=health(v["health"]),
+        count=_e(f"{c['matched']} of {c['total']}"), q=_e(query.q), sort=_e(query.sort),
+        order=_e(query.order), head=head(query), rows=rows(c["items"]),
+        pager=pager(c, query), nflog=nflog(v["nflog"]["top"]), version=_e(__version__),
+    ).encode("utf-8")
 
-    def __init__(self, sink: StatusSink) -> None:
-        self.sink = sink
 
-    def get(self, path: str, query_string: str = "") -> Response | None:
-        if path == "/api/status":
-            return Response(JSON, self.sink.json(parse(query_string)))
-        if path == "/":
-            return Response(HTML, self.page(parse(query_string)))
-        asset = ASSETS.get(path)
-        return None if asset is None else Response(asset[0], asset[1])
+def _answer(req: Request, content_type: str, body: bytes) -> Response:
+    """200 with the page's security headers, gzipped when the client prefers it."""
+    if len(body) > 1024 and wants_gzip(req.header("Accept-Encoding")):
+        return Response(200, content_type, gzip.compress(body, 1),
+                        (*SECURITY, ("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")))
+    return Response(200, content_type, body, SECURITY)
 
-    def page(self, query: Query) -> bytes:
-        v = self.sink.view(query)
-        c = v["counters"]
-        return _TEMPLATE.substitute(
-            interval=_e(self.sink.interval), health=health(v["health"]),
-            count=_e(f"{c['matched']} of {c['total']}"), q=_e(query.q), sort=_e(query.sort),
-            order=_e(query.order), head=head(query), rows=rows(c["items"]),
-            pager=pager(c, query), nflog=nflog(v["nflog"]["top"]), version=_e(__version__),
-        ).encode("utf-8")
+
+def routes(sink: Callable[[], StatusSink]) -> dict[str, Route]:
+    """``/``, ``/api/status`` and the page's assets, answered from the sink ``sink()`` returns
+    (the current pipeline's: the server outlives pipelines)."""
+    def page(req: Request) -> Response:
+        return _answer(req, HTML, render(sink(), parse(req.query)))
+
+    def api(req: Request) -> Response:
+        return _answer(req, JSON, sink().json(parse(req.query)))
+
+    def asset(content_type: str, body: bytes) -> Route:
+        return lambda req: _answer(req, content_type, body)
+
+    return {"/": page, "/api/status": api,
+            **{path: asset(t, body) for path, (t, body) in ASSETS.items()}}

@@ -6,33 +6,26 @@ JavaScript off the server-rendered table sorts through plain links. Screenshots 
 ``build/test-artifacts/`` (``$TEST_ARTIFACTS`` overrides).
 """
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from chromium import CHROMIUM, Browser
-from conftest import free_port, needs_root
 
 from nfacct_exporter import naming
-from nfacct_exporter.netlink.nfacct import NfacctObject
-from nfacct_exporter.netlink.nft import NftCounter
+from nfacct_exporter.records import NfacctObject, NflogCount, NflogGroupStats, NftCounter
 from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.snapshot import Reading, Snapshot
-from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
-from nfacct_exporter.web.status_page import StatusPage
-
-pytestmark = needs_root
+from nfacct_exporter.web.app import App, Request
+from nfacct_exporter.web.status_page import routes
+from nfacct_exporter.web.tls import PLAIN
+from tests.support.chromium import Browser
+from tests.support.netns import Netns, free_port
 
 HOSTILE = ['<script>window.__pwned=1</script>', '<img src=x onerror="window.__pwned=2">',
            '"><svg onload=window.__pwned=3>']
 PAGE_BUDGET = 60 * 1024
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parents[2] / "build"
-                                / "test-artifacts"))
 RULES = (naming.regex_rule(r"^(?P<family>ipv[46])\.(?P<app>[^.]+)$"),)
 
 
@@ -61,23 +54,20 @@ def poll(seq: int) -> Snapshot:
 
 
 class Served:
-    """A StatusPage on an in-process HTTP server in the namespace, fed a poll every 0.4 s."""
+    """The status routes on an in-process HTTP server in the namespace, fed a poll every 0.4 s."""
 
-    def __init__(self, ns: Any) -> None:
+    def __init__(self, ns: Netns) -> None:
         self.sink = StatusSink(RULES, interval=1.0)
-        self.page = StatusPage(self.sink)
         self.seq = 0
         self.feed()
-        page = self.page
+        app = App(routes(lambda: self.sink))
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
-                r = page.get(url.path, url.query)
-                if r is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
+                r = app.handle(Request("GET", url.path, url.query, dict(self.headers.items())),
+                               PLAIN)
+                self.send_response(r.status)
                 self.send_header("Content-Type", r.content_type)
                 self.send_header("Content-Length", str(len(r.body)))
                 for k, v in r.headers:
@@ -112,23 +102,12 @@ class Served:
 
 
 @pytest.fixture
-def served(ns: Any) -> Iterator[Served]:
+def served(ns: Netns) -> Iterator[Served]:
     s = Served(ns)
     try:
         yield s
     finally:
         s.close()
-
-
-@pytest.fixture
-def browser(ns: Any) -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("chromium is not installed: `make deps` installs it")
-    b = Browser(ns)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 NAMES = "[...document.querySelectorAll('#rows td.name')].map(e => e.textContent)"
@@ -192,11 +171,9 @@ def test_live_page_sorts_filters_and_keeps_names_as_text(served: Served,
     assert browser.js("!!document.querySelector('#nflog td.overflow')")
     assert "packets lost" in browser.js("document.getElementById('health').textContent")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     type_filter(browser, "")
     browser.until(f"{NAMES}.length === 50")
-    browser.screenshot(str(ARTIFACTS / "status-page.png"))
-    assert (ARTIFACTS / "status-page.png").stat().st_size > 10_000
+    assert browser.screenshot("status-page.png").stat().st_size > 10_000
 
     # nothing asked of another host; the page (HTML, CSS, script, one refresh) within budget
     urls = [e["params"]["request"]["url"] for e in browser.events
@@ -215,5 +192,4 @@ def test_page_without_javascript_sorts_through_links(served: Served, browser: Br
     browser.goto(href)
     assert browser.js(NAMES) == ["ipv4.http", "ipv4.http", "ipv6.dns", "ipv6.web"]
     assert "Bits/s" in browser.js("document.getElementById('head').textContent")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(str(ARTIFACTS / "status-page-nojs.png"))
+    browser.screenshot("status-page-nojs.png")

@@ -9,8 +9,7 @@ that interval is known exactly. Tolerance: 0.1 % (the JSON rounds rates to 1/100
 import time
 import urllib.parse
 
-from conftest import kernel_counters
-from nflog_rules import iptables_log
+from tests.support.firewall import iptables_log, kernel_counters
 
 PORT = 31815
 PAYLOAD = b"s" * 100  # 128 bytes of IPv4 UDP each

@@ -1,20 +1,32 @@
 """The status page's HTML and assets: escaped names, routes, headers and the weight budget."""
 
+import gzip
 import html
 import re
 
-from nfacct_exporter.netlink.nfacct import NfacctObject
+from nfacct_exporter.records import NfacctObject, NflogCount, NflogGroupStats
 from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.snapshot import Reading, Snapshot
-from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
 from nfacct_exporter.web import status_page
-from nfacct_exporter.web.status_page import ASSETS, StatusPage, fmt_rate, spark
+from nfacct_exporter.web.app import App, Request, Response
+from nfacct_exporter.web.status_page import ASSETS, fmt_rate, routes, spark
+from nfacct_exporter.web.tls import PLAIN
 
 HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "a&amp;b", "'q'"]
 BUDGET = 60 * 1024
 
 
-def page_of(objs: list[NfacctObject], nflog: tuple = ()) -> StatusPage:
+class Page:
+    """The status routes behind the real App, as the daemon serves them."""
+
+    def __init__(self, sink: StatusSink) -> None:
+        self.app = App(routes(lambda: sink))
+
+    def get(self, path: str, query: str = "", headers: dict | None = None) -> Response:
+        return self.app.handle(Request("GET", path, query, headers or {}), PLAIN)
+
+
+def page_of(objs: list[NfacctObject], nflog: tuple = ()) -> Page:
     sink = StatusSink((), 10)
     for seq in (1, 2):
         readings = {"nfacct": Reading("nfacct", True, 0.0, tuple(
@@ -23,7 +35,7 @@ def page_of(objs: list[NfacctObject], nflog: tuple = ()) -> StatusPage:
             readings["nflog"] = Reading("nflog", True, 0.0, nflog, extra={
                 "groups": (NflogGroupStats(1, 0, len(nflog), 0),)})
         sink.publish(Snapshot(seq, 1_800_000_000.0 + 10 * seq, 0.001, readings))
-    return StatusPage(sink)
+    return Page(sink)
 
 
 def test_names_and_prefixes_are_escaped() -> None:
@@ -48,9 +60,12 @@ def test_routes_and_headers() -> None:
     assert page.get("/api/status").content_type == "application/json"
     assert page.get("/static/status.js").body.startswith(b"//")
     assert page.get("/static/status.css").content_type.startswith("text/css")
-    assert page.get("/static/../status_page.py") is None
-    assert page.get("/metrics") is None
-    assert b'href="metrics"' in root.body
+    assert page.get("/static/../status_page.py").status == 404
+    assert page.get("/metrics").status == 404  # the daemon adds it (app.default)
+    gz = page.get("/", headers={"Accept-Encoding": "gzip"})
+    assert ("Content-Encoding", "gzip") in gz.headers
+    assert gzip.decompress(gz.body) == root.body
+    assert b'href="/metrics"' in root.body
 
 
 def test_page_weight_budget_and_no_other_host() -> None:

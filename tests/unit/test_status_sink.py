@@ -4,12 +4,10 @@ import json
 import time
 
 from nfacct_exporter import naming
-from nfacct_exporter.netlink.nfacct import NfacctObject
-from nfacct_exporter.netlink.nft import NftCounter
+from nfacct_exporter.records import NfacctObject, NflogCount, NflogGroupStats, NftCounter
 from nfacct_exporter.sinks.status import HISTORY, StatusSink
 from nfacct_exporter.sinks.status_query import Query, parse
 from nfacct_exporter.snapshot import Reading, Snapshot
-from nfacct_exporter.sources.nflog import NflogCount, NflogGroupStats
 
 RULES = (naming.regex_rule(r"^(?P<family>ipv[46])\.(?P<app>[^.]+)$"),)
 T0 = 1_800_000_000.0
@@ -180,3 +178,16 @@ def test_health_graphite_reload_and_undecodable_names() -> None:
     assert (h["poll_seq"], h["poll_time"], h["objects"], h["interval"]) == (4, T0, 1, 1)
     assert doc["counters"]["items"][0]["name"] == "bad\\xff"
     assert StatusSink((), 1).view(Query())["counters"]["items"] == []  # before any poll
+
+
+def test_a_reloaded_pipeline_keeps_the_recent_history() -> None:
+    old = StatusSink((), 1)
+    for i in (1, 2):
+        old.publish(snap(i, T0 + i, nfacct=nfacct(("x", 10 * i, 100 * i))))
+    new = StatusSink(RULES, 1)
+    new.adopt(old)
+    new.publish(snap(1, T0 + 3, nfacct=nfacct(("x", 60, 600))))
+    old.publish(snap(3, T0 + 3, nfacct=nfacct(("x", 30, 300))))  # copied: not shared
+    item = status(new)["counters"]["items"][0]
+    assert item["packets_per_second"] == 40.0
+    assert item["history"]["packets_per_second"] == [10.0, 40.0]

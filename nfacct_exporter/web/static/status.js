@@ -1,4 +1,4 @@
-// Refreshes the status page from api/status every poll interval. Plain DOM, no framework;
+// Refreshes the status page from /api/status every poll interval. Plain DOM, no framework;
 // every name, label and prefix is set with textContent, never parsed as HTML.
 "use strict";
 (() => {
@@ -141,7 +141,7 @@
     clearTimeout(timer);
     const mine = ++seq;
     try {
-      const r = await fetch("api/status?" + params(), { cache: "no-store", credentials: "same-origin" });
+      const r = await fetch("/api/status?" + params(), { cache: "no-store", credentials: "same-origin" });
       if (!r.ok) throw new Error("HTTP " + r.status);
       const d = await r.json();
       if (mine !== seq) return;

@@ -16,9 +16,13 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# screenshots and other things to look at after a run (build/ is not tracked)
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS",
+                                Path(__file__).parents[2] / "build" / "test-artifacts"))
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--no-default-browser-check", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-extensions",
@@ -135,10 +139,13 @@ class Browser:
                 raise TimeoutError(f"still false after {timeout} s: {expression}")
             time.sleep(0.1)
 
-    def screenshot(self, path: str) -> None:
+    def screenshot(self, name: str) -> Path:
+        """The whole page as ``ARTIFACTS/name`` (PNG)."""
         data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        with open(path, "wb") as f:
-            f.write(base64.b64decode(data["data"]))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / name
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
 
     def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError, RuntimeError):
