@@ -2,12 +2,15 @@
 # `make test` runs the whole suite. Both install their apt and pip packages first.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+# chromium + fonts-dejavu-core: the status page's browser tests (tests/browser, headless, driven
+# over the DevTools pipe: no driver, no npm or pip package)
 APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct ulogd2 \
-            graphite-carbon graphite-web prometheus curl openssl systemd
+            graphite-carbon graphite-web prometheus curl openssl systemd \
+            chromium fonts-dejavu-core
 
 .PHONY: deps test lint demo bench clean
 
-.deps-apt:
+.deps-apt: Makefile
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS)
 	touch $@
@@ -45,4 +48,4 @@ bench: deps
 	$(PY) bench/namespaces_poll.py
 
 clean:
-	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules
+	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules build/test-artifacts

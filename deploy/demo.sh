@@ -71,6 +71,8 @@ EXPORTER=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/metrics" >/dev/null && break; sleep 0.2; done
 echo
 echo "nfacct-exporter is serving http://127.0.0.1:$PORT/metrics (namespace $NS). Ctrl-C stops it."
+echo "Watch the demo traffic live: open  http://127.0.0.1:$PORT/  in a browser"
+echo "  (from another machine: ssh -L $PORT:127.0.0.1:$PORT this-host, then the same address)"
 echo "Counters as the kernel sees them:  ip netns exec $NS nfacct list"
 echo
 sleep 3

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from nfacct_exporter import config, pipeline
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.instrumentation import ReloadState
+from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.systemd import Notifier
-from nfacct_exporter.web import app
+from nfacct_exporter.web import app, status_page
 from nfacct_exporter.web.server import MetricsServer
 from nfacct_exporter.web.tls import WebConfigSource
 
@@ -99,14 +100,27 @@ class Daemon:
     def _listen(self, listen: str) -> MetricsServer:
         host, port = config.parse_listen(listen)
         try:
-            return MetricsServer(host, port, app.default(self.exposition), self.web)
+            pages = status_page.routes(self._status_sink)
+            return MetricsServer(host, port, app.default(self.exposition, pages), self.web)
         except OSError as e:
             raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
 
+    def _status_sink(self) -> StatusSink:
+        assert self.current is not None
+        return self.current.status
+
+    def _reload_status(self) -> dict[str, object]:
+        return {"successful": self.reload_state.successful,
+                "timestamp": self.reload_state.success_time}
+
     def _start_pipeline(self, p: pipeline.Pipeline) -> None:
-        """Before ``p`` is served: the reload gauges join its own metrics, and its poll loop
-        sends the watchdog pings (so the watchdog timeout must fit the poll interval)."""
+        """Before ``p`` is served: the reload gauges join its own metrics and status, its status
+        page keeps the running pipeline's recent history, and its poll loop sends the watchdog
+        pings (so the watchdog timeout must fit the poll interval)."""
         p.prometheus.registry.register(self.reload_state)
+        p.status.reload = self._reload_status
+        if self.current is not None and self.current is not p:
+            p.status.adopt(self.current.status)
         p.poller.heartbeat = self.notifier.watchdog
         self.notifier.fit_watchdog(int((2 * p.cfg.pollinterval + 10) * 1e6))
         p.start()

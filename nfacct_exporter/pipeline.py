@@ -1,7 +1,8 @@
 """Wiring: a Config → sources, the poller and the sinks, ready to start and stop as one.
 
 Arrows go one way: sources → Snapshot (poller) → sinks. The HTTP server is not part of a
-pipeline; it reads ``Pipeline.exposition`` of whichever pipeline is current.
+pipeline; it reads ``Pipeline.exposition`` and ``Pipeline.status`` of whichever pipeline is
+current.
 """
 
 import logging
@@ -17,6 +18,7 @@ from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
 from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
 from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
 from nfacct_exporter.sinks.prometheus.nft import NftRenderer
+from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.following import Reopening
 from nfacct_exporter.sources.nfacct import NfacctSource
@@ -32,6 +34,7 @@ class Pipeline:
     poller: Poller
     prometheus: PrometheusSink
     carbon: CarbonSender | None
+    status: StatusSink
 
     def exposition(self, gzipped: bool = False) -> bytes:
         return self.prometheus.exposition(gzipped)
@@ -98,5 +101,6 @@ def build(cfg: config.Config) -> Pipeline:
                            "nflog": NflogRenderer().render,
                            "nft": NftRenderer(cfg.labels).render})
     prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)
-    poller.publish = [prom.publish, *publish]
-    return Pipeline(cfg, poller, prom, carbon)
+    status = StatusSink(cfg.labels, cfg.pollinterval, carbon)
+    poller.publish = [prom.publish, status.publish, *publish]
+    return Pipeline(cfg, poller, prom, carbon, status)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.carbon import Carbon
+from tests.support.chromium import CHROMIUM, Browser
 from tests.support.daemon import Daemon
 from tests.support.netns import Netns
 
@@ -15,9 +16,9 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network n
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Kernel and e2e tests need root; say so instead of failing obscurely."""
+    """Kernel, e2e and browser tests need root; say so instead of failing obscurely."""
     for item in items:
-        if "/kernel/" in str(item.fspath) or "/e2e/" in str(item.fspath):
+        if any(f"/{d}/" in str(item.fspath) for d in ("kernel", "e2e", "browser")):
             item.add_marker(needs_root)
 
 
@@ -44,3 +45,15 @@ def carbon(ns: Netns, tmp_path: Path) -> Carbon:
     """A real carbon-cache in ``ns`` on 127.0.0.1 and a random port (``carbon.port``), already
     listening; ``stop()``/``start()`` restart it on the same port and data; reaped with ``ns``."""
     return Carbon(ns, tmp_path).start()
+
+
+@pytest.fixture
+def browser(ns: Netns) -> Iterator[Browser]:
+    """Headless Chromium inside ``ns`` (the suite needs it: ``make deps`` installs it)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is not installed: `make deps` installs the chromium package")
+    b = Browser(ns)
+    try:
+        yield b
+    finally:
+        b.close()

@@ -1,1 +1,1 @@
-"""The HTTP endpoint: server, TLS and web config reload, basic auth, landing page, negotiation."""
+"""The HTTP endpoint: server, TLS and web config reload, basic auth, negotiation, status page."""

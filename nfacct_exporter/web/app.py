@@ -3,7 +3,7 @@
 A ``Request`` (method, path, query, headers) goes through ``App.handle``: basic auth first (every
 path, as in the exporter-toolkit), then the route for the path, 404 for others, 405 for methods
 other than GET and HEAD. A route is a function ``Request -> Response``; the daemon builds the
-table (``/metrics``, the landing page, later pages), the server only moves bytes.
+table (``/metrics``, the status page and its JSON), the server only moves bytes.
 """
 
 from collections.abc import Callable, Mapping
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
-from nfacct_exporter.web import landing
 from nfacct_exporter.web.auth import credentials
 from nfacct_exporter.web.negotiation import wants_gzip
 from nfacct_exporter.web.tls import Active
@@ -51,10 +50,6 @@ def metrics(exposition: Callable[[bool], bytes]) -> Route:
     return route
 
 
-def landing_page(req: Request) -> Response:
-    return Response(200, landing.CONTENT_TYPE, landing.PAGE)
-
-
 class App:
     def __init__(self, routes: Mapping[str, Route]) -> None:
         self.routes = dict(routes)
@@ -83,6 +78,6 @@ class App:
                         resp.headers + web.config.headers)
 
 
-def default(exposition: Callable[[bool], bytes]) -> App:
-    """The endpoint as the daemon serves it: landing page and metrics."""
-    return App({"/": landing_page, "/metrics": metrics(exposition)})
+def default(exposition: Callable[[bool], bytes], pages: Mapping[str, Route]) -> App:
+    """The endpoint as the daemon serves it: metrics and the pages (``web.status_page``)."""
+    return App({"/metrics": metrics(exposition), **pages})

@@ -16,6 +16,7 @@ from nfacct_exporter.daemon import Daemon
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
+from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.systemd import Notifier
 
 
@@ -46,7 +47,8 @@ def test_a_reload_that_stops_the_old_pipeline_first_keeps_its_graphite_backlog(
         assert g is not None
         p = pipeline.Pipeline(cfg, Poller([], [], cfg.pollinterval),
                               PrometheusSink({}, CollectorRegistry()),
-                              CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap))
+                              CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap),
+                              StatusSink(cfg.labels, cfg.pollinterval))
         built.append(p)
         return p
 

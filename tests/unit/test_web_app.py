@@ -3,12 +3,14 @@
 import bcrypt
 
 from nfacct_exporter.config.web import WebConfig
+from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.web.app import App, Request, Response, default
+from nfacct_exporter.web.status_page import routes
 from nfacct_exporter.web.tls import PLAIN, Active
 
 
 def test_routes_404_and_405() -> None:
-    app = default(lambda gz: b"gz" if gz else b"plain")
+    app = default(lambda gz: b"gz" if gz else b"plain", routes(lambda: StatusSink((), 1)))
     assert app.handle(Request("GET", "/metrics"), PLAIN).body == b"plain"
     got = app.handle(Request("GET", "/metrics", headers={"accept-encoding": "gzip"}), PLAIN)
     assert got.body == b"gz" and ("Content-Encoding", "gzip") in got.headers
