@@ -1,0 +1,206 @@
+"""Conntrack statistics read over ctnetlink equal what the conntrack tool prints for the same
+namespace: after real traffic (established TCP, unreplied UDP, invalid TCP segments, ICMP errors
+for unknown flows) and, with the host's table limit lowered for a moment, a full table."""
+
+import contextlib
+import re
+import socket
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+from nfacct_exporter.netlink import conntrack
+from nfacct_exporter.netlink.conntrack import STATISTICS, ConntrackStats
+from nfacct_exporter.sinks.prometheus_conntrack import ConntrackRenderer
+from nfacct_exporter.snapshot import Reading
+from nfacct_exporter.sources.conntrack import NOT_AVAILABLE, ConntrackSource
+
+RULES = """table inet t {
+  chain in { type filter hook input priority 0; ct state invalid counter; }
+  chain out { type filter hook output priority 0; ct state new counter; }
+}"""
+MAX = Path("/proc/sys/net/netfilter/nf_conntrack_max")
+BUCKETS = Path("/proc/sys/net/netfilter/nf_conntrack_buckets")
+
+
+def tool_stats(ns) -> tuple[int, dict[str, int]]:
+    """(``conntrack -C``, ``conntrack -S`` plus ``conntrack -S expect`` summed over CPUs)."""
+    count = int(ns.run("conntrack", "-C").stdout)
+    totals = dict.fromkeys(STATISTICS, 0)
+    text = ns.run("conntrack", "-S").stdout + ns.run("conntrack", "-S", "expect").stdout
+    for key, value in re.findall(r"(\w+)=(\d+)", text):
+        if key != "cpu":
+            totals[key] += int(value)
+    return count, totals
+
+
+def read_once(ns) -> ConntrackStats:
+    src = ConntrackSource(ns.name)
+    try:
+        src.open()
+        reading = src.read()
+    finally:
+        src.close()
+    assert reading.ok, reading.error
+    (stats,) = reading.records
+    return stats
+
+
+def assert_matches_tool(ns) -> dict[str, int]:
+    """Ours, then the tool's, then ours again: equal (the traffic has stopped)."""
+    before = read_once(ns)
+    count, totals = tool_stats(ns)
+    after = read_once(ns)
+    assert before == after, "the figures moved while comparing"
+    assert before.entries == count
+    assert before.totals() == totals
+    assert before.limit == int(MAX.read_text())
+    return totals
+
+
+def _checksum(data: bytes) -> int:
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data + b"\0" * (len(data) % 2)))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+
+
+def _tcp(sport: int, dport: int, flags: int) -> bytes:
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 1024, 0, 0)
+    pseudo = socket.inet_aton("127.0.0.1") * 2 + struct.pack("!BBH", 0, 6, len(hdr))
+    return hdr[:16] + struct.pack("!H", _checksum(pseudo + hdr)) + hdr[18:]
+
+
+def _icmp_unreachable(dport: int) -> bytes:
+    """ICMP port unreachable quoting a UDP datagram of a flow conntrack never saw."""
+    inner_ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 17, 0,
+                           socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1"))
+    inner = inner_ip + struct.pack("!HHHH", 40000, dport, 8, 0)
+    body = struct.pack("!BBHI", 3, 3, 0, 0) + inner
+    return body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
+
+
+def traffic() -> list[socket.socket]:
+    """Runs inside the namespace; returns the sockets to keep open (established TCP)."""
+    keep = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    for _ in range(3):
+        c = socket.create_connection(srv.getsockname())
+        s, _ = srv.accept()
+        c.sendall(b"x")
+        s.recv(1)
+        s.sendall(b"y")
+        c.recv(1)
+        keep += [c, s]
+    keep.append(srv)
+    udp_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp_sink.bind(("127.0.0.1", 0))  # bound, never answers: the flows stay unreplied
+    keep.append(udp_sink)
+    for _ in range(4):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(b"q", udp_sink.getsockname())
+        u.close()
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    for port in range(5):  # SYN+FIN: an invalid flag combination
+        raw.sendto(_tcp(33000 + port, 34000, 0x03), ("127.0.0.1", 0))
+    raw.close()
+    icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    for port in range(3):
+        icmp.sendto(_icmp_unreachable(35000 + port), ("127.0.0.1", 0))
+    icmp.close()
+    return keep
+
+
+def test_figures_match_the_conntrack_tool(ns):
+    ns.run("nft", "-f", "-", input=RULES)
+    idle = read_once(ns)
+    assert idle.entries == 0 and set(idle.totals().values()) == {0}
+    keep = ns.call(traffic)
+    try:
+        totals = assert_matches_tool(ns)
+        stats = read_once(ns)
+        assert stats.entries >= 7  # 3 TCP + 4 UDP
+        assert totals["invalid"] >= 5
+        assert totals["error"] >= 3
+        text = ConntrackRenderer().render([Reading("conntrack", True, 0.0, (stats,))])
+        assert f"nf_conntrack_entries {stats.entries}\n" in text
+        assert f"nf_conntrack_stat_invalid_total {totals['invalid']}\n" in text
+        assert "nf_conntrack_up 1\n" in text
+    finally:
+        for s in keep:
+            s.close()
+
+
+@contextlib.contextmanager
+def host_limit(limit: int) -> Iterator[None]:
+    """Lower the host's table limit (read-only inside a namespace) for a moment, and the hash
+    size to its minimum (512 buckets): early_drop only looks at the 8 buckets after the new
+    entry's, so with few buckets it finds the unreplied entries to evict."""
+    old_max, old_buckets = MAX.read_text(), BUCKETS.read_text()
+    try:
+        BUCKETS.write_text("8")
+        MAX.write_text(str(limit))
+        yield
+    finally:
+        MAX.write_text(old_max)
+        BUCKETS.write_text(old_buckets)
+
+
+def fill(udp: int, tcp: int, attempts: int) -> None:
+    """Inside the namespace: ``udp`` unreplied flows and ``tcp`` established connections fill the
+    table; each further connection attempt either evicts an unreplied entry (early_drop) or,
+    finding none near its bucket, has its SYN dropped (drop)."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    for _ in range(udp):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(b"q", sink.getsockname())
+        u.close()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(128)
+    keep = [sink, srv]
+    try:
+        for _ in range(tcp):
+            c = socket.create_connection(srv.getsockname(), timeout=2)
+            s, _ = srv.accept()
+            c.sendall(b"x")
+            s.recv(1)
+            s.sendall(b"y")
+            c.recv(1)
+            keep += [c, s]
+        for _ in range(attempts):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(srv.getsockname())
+            keep.append(c)
+    finally:
+        for s in keep:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+
+
+def test_full_table_drops_match_the_conntrack_tool(ns):
+    ns.run("nft", "-f", "-", input=RULES)
+    with host_limit(60):
+        ns.call(lambda: fill(40, 20, 40))
+        totals = assert_matches_tool(ns)
+    assert totals["early_drop"] >= 1
+    assert totals["drop"] >= 1
+
+
+def test_without_conntrack_up_is_0(caplog, monkeypatch):
+    """No kernel here lacks conntrack; a subsystem the kernel does not have answers as a kernel
+    without ctnetlink would (EINVAL), which the source reports once as unavailable."""
+    monkeypatch.setattr(conntrack, "CT_GET_STATS_CPU", (15 << 8) | 4)  # no such subsystem
+    src = ConntrackSource()
+    try:
+        src.open()
+        first, second = src.read(), src.read()
+    finally:
+        src.close()
+    assert not first.ok and NOT_AVAILABLE in first.error and not second.ok
+    assert sum(NOT_AVAILABLE in r.getMessage() for r in caplog.records) == 1
+    text = ConntrackRenderer().render([first])
+    assert text.endswith("nf_conntrack_up 0\n") and "nf_conntrack_entries" not in text
