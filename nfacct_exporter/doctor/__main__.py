@@ -1,0 +1,5 @@
+import sys
+
+from nfacct_exporter.doctor.cli import main
+
+sys.exit(main(sys.argv[1:]))
