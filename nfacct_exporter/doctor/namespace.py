@@ -12,9 +12,9 @@ import contextlib
 import errno
 
 from nfacct_exporter.config import Config
+from nfacct_exporter.config.namespaces import Namespace
 from nfacct_exporter.doctor import kernel, procfs, rules
 from nfacct_exporter.doctor.findings import Finding
-from nfacct_exporter.namespaces import Namespace
 from nfacct_exporter.netlink import netns as _netns
 from nfacct_exporter.netlink.socket import NetfilterSocket
 

@@ -5,7 +5,8 @@ import errno
 import os
 import socket
 
-from nfacct_exporter import config, webconfig
+from nfacct_exporter import config
+from nfacct_exporter.config import web
 from nfacct_exporter.doctor import procfs
 from nfacct_exporter.doctor.findings import Finding
 
@@ -15,15 +16,15 @@ def load_config(path: str) -> tuple[config.Config | None, list[Finding]]:
         return config.load(path), []
     except (config.ConfigError, OSError) as e:
         return None, [Finding("config", f"file {path}", f"invalid: {e}",
-                              f"fix it (nfacct-exporter --config {path} --check)")]
+                              f"fix it (nfacct-exporter check --config {path})")]
 
 
 def web_config(path: str) -> list[Finding]:
     try:
-        webconfig.load(path)
-    except (webconfig.WebConfigError, OSError) as e:
+        web.load(path)
+    except (config.ConfigError, OSError) as e:
         return [Finding("web-config", f"file {path}", f"invalid: {e}",
-                        "fix it (nfacct-exporter --web.config.file FILE --check)")]
+                        f"fix it (nfacct-exporter check --web.config.file {path})")]
     return []
 
 

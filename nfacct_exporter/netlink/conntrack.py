@@ -9,13 +9,13 @@ The ``nla_map`` classes build the requests and are the reference decoder in the 
 """
 
 import struct
-from typing import NamedTuple
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST
 from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, nfgen_msg
 
-from nfacct_exporter.netlink.messages import encode
+from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from nfacct_exporter.records import ConntrackStats
 
 # enum cntl_msg_types / ctnl_exp_msg_types
 IPCTNL_MSG_CT_GET_STATS_CPU = 4
@@ -37,7 +37,6 @@ CPU_STATS = {2: "found", 4: "invalid", 8: "insert", 9: "insert_failed", 10: "dro
              15: "chaintoolong"}
 # enum ctattr_expect_stats, named as ``conntrack -S expect`` prints them
 EXPECT_STATS = {1: "expect_new", 2: "expect_create", 3: "expect_delete"}
-STATISTICS = (*CPU_STATS.values(), *EXPECT_STATS.values())  # every name, in output order
 
 
 class ct_stats_cpu_msg(nfgen_msg):
@@ -88,37 +87,18 @@ class exp_stats_cpu_msg(nfgen_msg):
 
 
 def stats_cpu_request(seq: int) -> bytes:
-    return encode(ct_stats_cpu_msg(), CT_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.encode(ct_stats_cpu_msg(), CT_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
 
 
 def stats_request(seq: int) -> bytes:
     """Not a dump: one reply message; NLM_F_ACK adds the ACK that tells the reply is complete."""
-    return encode(ct_stats_msg(), CT_GET_STATS, NLM_F_REQUEST | NLM_F_ACK, seq)
+    return core.encode(ct_stats_msg(), CT_GET_STATS, NLM_F_REQUEST | NLM_F_ACK, seq)
 
 
 def exp_stats_cpu_request(seq: int) -> bytes:
-    return encode(exp_stats_cpu_msg(), EXP_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.encode(exp_stats_cpu_msg(), EXP_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
 
 
-class ConntrackStats(NamedTuple):
-    """One namespace's figures: ``cpus`` maps each CPU to {statistic name: value}."""
-
-    entries: int
-    limit: int
-    cpus: dict[int, dict[str, int]]
-
-    def totals(self) -> dict[str, int]:
-        """Every statistic summed over the CPUs (what is exported without the per-CPU option)."""
-        out = dict.fromkeys(STATISTICS, 0)
-        for values in self.cpus.values():
-            for name, v in values.items():
-                out[name] += v
-        return out
-
-
-_HDR = struct.Struct("=IH")
-_ATTR = struct.Struct("=HH")
-_BE32 = struct.Struct(">I")
 _BE16 = struct.Struct(">H")
 
 
@@ -128,20 +108,20 @@ def decode(data: bytes | memoryview, mtype: int, names: dict[int, str],
     into ``out[cpu]`` (for the global message, ``res_id`` is 0 and ``names`` its two fields)."""
     off = 0
     size = len(data)
-    while off + 20 <= size:
-        length, t = _HDR.unpack_from(data, off)
+    while off + core.HEADER_LEN <= size:
+        length, t = core.LEN_TYPE.unpack_from(data, off)
         if length < 16 or off + length > size:
             return
         if t == mtype:
             values = out.setdefault(_BE16.unpack_from(data, off + 18)[0], {})
-            a, end = off + 20, off + length
+            a, end = off + core.HEADER_LEN, off + length
             while a + 8 <= end:
-                alen, atype = _ATTR.unpack_from(data, a)
+                alen, atype = core.ATTR.unpack_from(data, a)
                 if alen < 4:
                     break
-                name = names.get(atype & 0x3FFF)
+                name = names.get(atype & core.NLA_TYPE_MASK)
                 if name is not None and alen >= 8:
-                    values[name] = _BE32.unpack_from(data, a + 4)[0]
+                    values[name] = core.BE32.unpack_from(data, a + 4)[0]
                 a += (alen + 3) & ~3
         off += (length + 3) & ~3
 

@@ -14,18 +14,20 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import free_port
-from test_conntrack import _tcp
-
-from nfacct_exporter.doctor import cli
+from nfacct_exporter import cli
+from nfacct_exporter.doctor import cli as doctor_cli
 from nfacct_exporter.doctor.findings import Finding
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support import packets
+from tests.support.netns import free_port
 
 HOLDER = """
 import sys, time
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support import packets
+from tests.support.netns import free_port
 s = NetfilterSocket()
 nflog.bind(s, int(sys.argv[1]), 1, 1)
 print("bound", flush=True)
@@ -39,7 +41,7 @@ def doctor(ns, tmp: Path, config: str | None = None, *extra: str) -> list[Findin
         path = tmp / "config.yaml"
         path.write_text(textwrap.dedent(config))
         argv += ["--config", str(path)]
-    return ns.call(lambda: cli.diagnose(cli.parser().parse_args(argv)))
+    return ns.call(lambda: doctor_cli.diagnose(cli.parser().parse_args(["doctor", *argv])))
 
 
 def checks(findings: list[Finding]) -> list[tuple[str, str]]:
@@ -55,7 +57,7 @@ def test_clean_setup_exits_0(ns, tmp_path, exporter, capsys):
         config = (f"counters: [web]\nnflog:\n  - group: 5\n"
                   f"graphite:\n  host: 127.0.0.1\n  port: {port}\n")
         daemon = exporter(config)  # holds group 5 and its listen port: both are fine
-        argv = ["--config", str(daemon.config), "--web.listen-address",
+        argv = ["doctor", "--config", str(daemon.config), "--web.listen-address",
                 f"127.0.0.1:{daemon.port}"]
         assert ns.call(lambda: cli.main(argv)) == 0
         assert capsys.readouterr().out == "nfacct-exporter doctor: no problems found\n"
@@ -70,8 +72,8 @@ def test_unreferenced_object(ns, tmp_path, capsys):
     found = doctor(ns, tmp_path)
     assert checks(found) == [("unreferenced-object", "NFACCT object 'lonely'")]
     assert "--nfacct-name lonely" in found[0].fix
-    assert ns.call(lambda: cli.main(["--web.listen-address", f"127.0.0.1:{free_port()}",
-                                     "--format", "json"])) == 1
+    assert ns.call(lambda: cli.main(["doctor", "--web.listen-address",
+                                     f"127.0.0.1:{free_port()}", "--format", "json"])) == 1
     (item,) = json.loads(capsys.readouterr().out)
     assert item["check"] == "unreferenced-object" and item["subject"] == "NFACCT object 'lonely'"
 
@@ -87,8 +89,8 @@ def test_namespace_from_the_config(ns, tmp_path):
     ns.sh("nfacct add lonely")
     path = tmp_path / "c.yaml"
     path.write_text(f"netns: {ns.name}\n")
-    found = cli.diagnose(cli.parser().parse_args(
-        ["--config", str(path), "--web.listen-address", f"127.0.0.1:{free_port()}"]))
+    found = doctor_cli.diagnose(cli.parser().parse_args(
+        ["doctor", "--config", str(path), "--web.listen-address", f"127.0.0.1:{free_port()}"]))
     assert [(f.check, f.netns) for f in found] == [("unreferenced-object", ns.name)]
 
 
@@ -111,7 +113,7 @@ def test_group_held_by_another_process(ns, tmp_path):
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)
     holder = ns.popen([sys.executable, str(script), "8"], stdout=subprocess.PIPE,
-                      env={"PYTHONPATH": str(Path(cli.__file__).parents[2])})
+                      env={"PYTHONPATH": str(Path(cli.__file__).parents[1])})
     assert holder.stdout.readline() == b"bound\n"
     ns.sh("iptables -A INPUT -j NFLOG --nflog-group 8")
     found = doctor(ns, tmp_path, "nflog:\n  - group: 8\n")
@@ -132,9 +134,9 @@ def test_conntrack_invalid_messages_lost(ns, tmp_path):
 
 def test_without_cap_net_admin(ns, tmp_path):
     r = ns.run("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
-               sys.executable, "-m", "nfacct_exporter.doctor", "--format", "json",
+               sys.executable, "-m", "nfacct_exporter", "doctor", "--format", "json",
                "--web.listen-address", f"127.0.0.1:{free_port()}", check=False,
-               env={"PYTHONPATH": str(Path(cli.__file__).parents[2])})
+               env={"PYTHONPATH": str(Path(cli.__file__).parents[1])})
     assert r.returncode == 1, r.stderr
     assert [f["check"] for f in json.loads(r.stdout)] == ["capability"]
 
@@ -149,8 +151,8 @@ def test_listen_port_taken(ns, tmp_path):
     taken = ns.call(lambda: socket.create_server(("127.0.0.1", 0)))
     try:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
-        found = ns.call(lambda: cli.diagnose(cli.parser().parse_args(
-            ["--web.listen-address", address])))
+        found = ns.call(lambda: doctor_cli.diagnose(cli.parser().parse_args(
+            ["doctor", "--web.listen-address", address])))
     finally:
         taken.close()
     assert checks(found) == [("listen", f"address {address}")]
@@ -178,10 +180,9 @@ def test_which_messages_follow_the_family_binding(ns):
     ns.run("nft", "-f", "-", input="table ip t {\n chain o {\n"
            "  type filter hook output priority 0;\n  udp dport 5555 log prefix \"x \"\n"
            "  ct state invalid counter\n }\n}\n")
-    listener = NetfilterSocket(ns.name)
+    listener = NetfilterSocket(ns.name, timeout=0.3)
     try:
         nflog.bind(listener, 0, 1, 1)
-        listener.sock.settimeout(0.3)
 
         def received() -> int:
             n = 0
@@ -205,4 +206,4 @@ def test_which_messages_follow_the_family_binding(ns):
 def syn_fin() -> None:
     """One TCP segment with SYN and FIN set: conntrack calls it invalid."""
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP) as s:
-        s.sendto(_tcp(33000, 34000, 0x03), ("127.0.0.1", 0))
+        s.sendto(packets.tcp(33000, 34000, 0x03), ("127.0.0.1", 0))

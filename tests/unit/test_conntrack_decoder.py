@@ -3,7 +3,8 @@ and the requests against the headers ``conntrack -S``/``-C`` send (types, flags)
 
 import struct
 
-from nfacct_exporter.netlink import conntrack
+from nfacct_exporter.netlink import conntrack, core
+from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
 
 NAMES = {**{f"CTA_STATS_{n.upper().replace('CHAINTOOLONG', 'CHAIN_TOOLONG')}": n
             for n in conntrack.CPU_STATS.values()},
@@ -14,7 +15,12 @@ NAMES = {**{f"CTA_STATS_{n.upper().replace('CHAINTOOLONG', 'CHAIN_TOOLONG')}": n
 def message(cls: type, mtype: int, cpu: int, attrs: list[tuple[str, int]]) -> bytes:
     msg = cls()
     msg["attrs"] = attrs
-    return conntrack.encode(msg, mtype, 0x2, 7, res_id=cpu)  # NLM_F_MULTI
+    return core.encode(msg, mtype, 0x2, 7, res_id=cpu)  # NLM_F_MULTI
+
+
+def test_statistic_names_in_the_tools_order():
+    assert (*conntrack.CPU_STATS.values(),
+                                    *conntrack.EXPECT_STATS.values()) == CONNTRACK_STATISTICS
 
 
 def test_requests_ask_for_dumps_and_an_ack():
@@ -51,7 +57,7 @@ def test_decoder_agrees_with_the_declarations():
             off += length
     assert out == reference
     assert set(out) == {0, 1, 300}
-    stats = conntrack.ConntrackStats(3, 10, out)
+    stats = ConntrackStats(3, 10, out)
     assert stats.totals()["found"] == sum(out[c]["found"] for c in out)
     assert stats.totals()["expect_new"] == 4 and stats.totals()["expect_delete"] == 6
 

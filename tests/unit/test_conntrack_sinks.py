@@ -7,9 +7,10 @@ import subprocess
 import pytest
 
 from nfacct_exporter import naming
-from nfacct_exporter.netlink.conntrack import STATISTICS, ConntrackStats
-from nfacct_exporter.sinks.graphite_conntrack import ConntrackLines
-from nfacct_exporter.sinks.prometheus_conntrack import ConntrackRenderer
+from nfacct_exporter.config import GraphiteConfig
+from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
+from nfacct_exporter.sinks.graphite import ConntrackLines
+from nfacct_exporter.sinks.prometheus.conntrack import ConntrackRenderer
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 STATS = ConntrackStats(5, 1024, {0: {"found": 1, "invalid": 2, "expect_new": 1},
@@ -25,19 +26,15 @@ def test_summed_over_cpus():
     assert "nf_conntrack_stat_insert_failed_total 0\n" in text
     assert "nf_conntrack_stat_expect_new_total 1\n" in text
     assert "nf_conntrack_stat_chaintoolong_total 0\n" in text
-    assert "nf_conntrack_up 1\n" in text
-    assert text.count("\nnf_conntrack_stat_") == len(STATISTICS)
+    assert text.count("\nnf_conntrack_stat_") == len(CONNTRACK_STATISTICS)
 
 
 def test_per_cpu_and_namespaces():
-    readings = [Reading("conntrack", True, 0.0, (STATS,), netns="a"),
-                Reading("conntrack", False, 0.0, error="gone", netns="b")]
+    readings = [Reading("conntrack", True, 0.0, (STATS,), netns="a")]
     text = ConntrackRenderer(per_cpu=True).render(readings)
     assert 'nf_conntrack_stat_found_total{netns="a",cpu="0"} 1\n' in text
     assert 'nf_conntrack_stat_found_total{netns="a",cpu="1"} 10\n' in text
     assert 'nf_conntrack_entries{netns="a"} 5\n' in text
-    assert 'nf_conntrack_up{netns="a"} 1\nnf_conntrack_up{netns="b"} 0\n' in text
-    assert 'netns="b",' not in text and '{netns="b"} 5' not in text
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed")
@@ -52,12 +49,13 @@ def test_graphite_lines():
     snap = Snapshot(1, 1700000000.5, 0.0, {
         "conntrack": Reading("conntrack", True, 0.0, (STATS,)),
     })
-    lines = ConntrackLines("netfilter.conntrack").lines(snap)
+    lines = ConntrackLines(GraphiteConfig("carbon")).lines(snap)
     assert "netfilter.conntrack.entries 5 1700000000\n" in lines
     assert "netfilter.conntrack.entries_limit 1024 1700000000\n" in lines
     assert "netfilter.conntrack.found 11 1700000000\n" in lines
     assert "netfilter.conntrack.expect_delete 0 1700000000\n" in lines
-    per_cpu = ConntrackLines("p", per_cpu=True).lines(Snapshot(1, 5.0, 0.0, {
+    lines_of = ConntrackLines(GraphiteConfig("carbon", conntrack_prefix="p"), per_cpu=True)
+    per_cpu = lines_of.lines(Snapshot(1, 5.0, 0.0, {
         "conntrack@x.y": Reading("conntrack", True, 0.0, (STATS,), netns="x.y"),
         "conntrack@z": Reading("conntrack", False, 0.0, netns="z")}))
     ns = naming.graphite_component("x.y")

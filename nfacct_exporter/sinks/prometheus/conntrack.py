@@ -7,15 +7,15 @@ them (without its ``node_`` prefix) so its users' queries carry over::
     nf_conntrack_entries_limit 262144
     # TYPE nf_conntrack_stat_insert_failed_total counter
     nf_conntrack_stat_insert_failed_total 0
-    # TYPE nf_conntrack_up gauge
-    nf_conntrack_up 1
 
 Statistics are summed over CPUs; with ``per_cpu`` each one has a ``cpu`` label instead. With
-several namespaces every series starts with a ``netns`` label.
+several namespaces every series starts with a ``netns`` label. ``nf_conntrack_up`` is among the
+exporter's own metrics (``instrumentation``), as it exists for failed readings too.
 """
 
 from nfacct_exporter import naming
-from nfacct_exporter.netlink.conntrack import STATISTICS, ConntrackStats
+from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
+from nfacct_exporter.sinks.prometheus.text import family
 from nfacct_exporter.snapshot import Reading
 
 HELP = {
@@ -35,24 +35,19 @@ HELP = {
 }
 
 
-def _family(metric: str, kind: str, help_text: str, rows: list[str]) -> str:
-    return f"# HELP {metric} {help_text}\n# TYPE {metric} {kind}\n" + "".join(rows)
-
-
 class ConntrackRenderer:
+    """``ConntrackStats`` records → the ``nf_conntrack_*`` families."""
+
     def __init__(self, per_cpu: bool = False) -> None:
         self.per_cpu = per_cpu
 
     def render(self, readings: list[Reading]) -> str:
-        """Figures of every good reading, and ``nf_conntrack_up`` of every reading given."""
-        entries, limit, up = [], [], []
-        stats: dict[str, list[str]] = {s: [] for s in STATISTICS}
+        """The figures of the (good) readings given."""
+        entries, limit = [], []
+        stats: dict[str, list[str]] = {s: [] for s in CONNTRACK_STATISTICS}
         for r in readings:
             ns = f'netns="{naming.label_value(r.netns)}"' if r.netns is not None else ""
             braces = f"{{{ns}}}" if ns else ""
-            up.append(f"nf_conntrack_up{braces} {1 if r.ok else 0}\n")
-            if not r.ok:
-                continue
             for rec in r.records:
                 assert isinstance(rec, ConntrackStats)
                 entries.append(f"nf_conntrack_entries{braces} {rec.entries}\n")
@@ -60,23 +55,19 @@ class ConntrackRenderer:
                 if self.per_cpu:
                     for cpu, values in sorted(rec.cpus.items()):
                         labels = f'{{{ns + "," if ns else ""}cpu="{cpu}"}}'
-                        for name in STATISTICS:
+                        for name in CONNTRACK_STATISTICS:
                             stats[name].append(f"nf_conntrack_stat_{name}_total{labels} "
                                                f"{values.get(name, 0)}\n")
                 else:
                     for name, v in rec.totals().items():
                         stats[name].append(f"nf_conntrack_stat_{name}_total{braces} {v}\n")
-        out = []
-        if entries:
-            out.append(_family("nf_conntrack_entries", "gauge",
-                               "Number of currently allocated flow entries for connection "
-                               "tracking.", entries))
-            out.append(_family("nf_conntrack_entries_limit", "gauge",
-                               "Maximum size of connection tracking table.", limit))
-            for name, rows in stats.items():
-                out.append(_family(f"nf_conntrack_stat_{name}_total", "counter", HELP[name],
-                                   rows))
-        out.append(_family("nf_conntrack_up", "gauge",
-                           "Whether the last read of the conntrack statistics succeeded (1) or "
-                           "not (0: no conntrack in the kernel, namespace gone).", up))
+        if not entries:
+            return ""
+        out = [family("nf_conntrack_entries", "gauge",
+                      "Number of currently allocated flow entries for connection tracking.",
+                      entries),
+               family("nf_conntrack_entries_limit", "gauge",
+                      "Maximum size of connection tracking table.", limit)]
+        out += [family(f"nf_conntrack_stat_{name}_total", "counter", HELP[name], rows)
+                for name, rows in stats.items()]
         return "".join(out)
