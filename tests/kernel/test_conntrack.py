@@ -1,6 +1,7 @@
 """Conntrack statistics read over ctnetlink equal what the conntrack tool prints for the same
 namespace: after real traffic (established TCP, unreplied UDP, invalid TCP segments, ICMP errors
-for unknown flows) and, with the host's table limit lowered for a moment, a full table."""
+for unknown flows), with the host's table limit lowered for a moment (a full table), and as the
+running daemon serves and sends them."""
 
 import contextlib
 import re
@@ -9,12 +10,16 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from nfacct_exporter.netlink import conntrack
 from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
 from nfacct_exporter.sinks.prometheus.conntrack import ConntrackRenderer
 from nfacct_exporter.snapshot import Reading
 from nfacct_exporter.sources.conntrack import NOT_AVAILABLE, ConntrackSource
 from tests.support import packets
+from tests.support.carbon import graphite
+from tests.support.netns import Netns
 
 RULES = """table inet t {
   chain in { type filter hook input priority 0; ct state invalid counter; }
@@ -181,3 +186,53 @@ def test_without_conntrack_up_is_0(caplog, monkeypatch):
         src.close()
     assert not first.ok and NOT_AVAILABLE in first.error and not second.ok
     assert sum(NOT_AVAILABLE in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.fixture
+def quiet() -> Iterator[Netns]:
+    """A second namespace where only the test's traffic runs: the daemon's own connections
+    (scrapes, carbon) stay in ``ns`` and cannot move the figures being compared."""
+    n = Netns()
+    try:
+        n.run("nft", "-f", "-", input=RULES)
+        yield n
+    finally:
+        n.close()
+
+
+def test_daemon_serves_and_sends_what_the_tool_prints(ns, quiet, exporter, carbon):
+    """The running daemon with ``conntrack: true`` reading another namespace: /metrics and
+    carbon carry the tool's figures for that namespace."""
+    keep = quiet.call(traffic)
+    try:
+        count, totals = tool_stats(quiet)
+        daemon = exporter(graphite(carbon, pollinterval=0.2)
+                          + f"conntrack: true\nnetns: {quiet.name}\n")
+        samples = daemon.wait_for(
+            lambda s: s.get(("nf_conntrack_entries", frozenset())) == count and s)
+        assert samples[("nf_conntrack_up", frozenset())] == 1
+        assert samples[("nf_conntrack_entries_limit", frozenset())] == int(MAX.read_text())
+        for name, value in totals.items():
+            assert samples[(f"nf_conntrack_stat_{name}_total", frozenset())] == value, name
+        carbon.wait_value("netfilter.conntrack.entries", count)
+        carbon.wait_value("netfilter.conntrack.invalid", totals["invalid"])
+    finally:
+        for s in keep:
+            s.close()
+
+
+def test_daemon_per_cpu_and_namespaces(ns, quiet, exporter):
+    """``per_cpu``: one series per CPU, numbered as ``conntrack -S`` numbers them; with a second
+    namespace every series has ``netns``, and a namespace that is missing reads ``up 0``."""
+    quiet.call(lambda: [s.close() for s in traffic()])
+    missing = f"{quiet.name}-missing"
+    daemon = exporter(f"pollinterval: 0.2\nconntrack: {{per_cpu: true}}\nnetns: {quiet.name}\n"
+                      f"namespaces: [{missing}]\n")
+    cpus = dict(re.findall(r"cpu=(\d+)\s+.*?invalid=(\d+)", quiet.run("conntrack", "-S").stdout))
+    samples = daemon.wait_for(
+        lambda s: s.get(("nf_conntrack_up", frozenset({("netns", missing)}))) == 0 and s)
+    assert samples[("nf_conntrack_up", frozenset({("netns", quiet.name)}))] == 1
+    assert sum(map(int, cpus.values())) > 0
+    for cpu, invalid in cpus.items():
+        key = frozenset({("netns", quiet.name), ("cpu", cpu)})
+        assert samples[("nf_conntrack_stat_invalid_total", key)] == int(invalid)
