@@ -44,7 +44,9 @@ def _check(sock: NetfilterSocket, where: str | None, cfg: Config | None) -> list
     objects, code = kernel.references(sock)
     if code in kernel.MISSING:
         out.append(_module("nfnetlink_acct", "NFACCT objects cannot be read", where))
-    if "nfacct" not in matches:
+    # a modular kernel loads xt_nfacct with the first rule using it: only flag it when objects
+    # are there to feed and the kernel's match list (when readable) lacks it
+    if matches and "nfacct" not in matches and (objects or (cfg and cfg.counters)):
         out.append(_module("xt_nfacct", "no rule can feed an NFACCT object", where))
     free = next(g for g in range(65535, -1, -1) if g not in bindings)
     if kernel.nflog_answers(sock, free) in kernel.MISSING:
@@ -100,17 +102,13 @@ def _nflog(sock: NetfilterSocket, groups: set[int], ruleset: rules.Ruleset,
         out.append(Finding("group-unheard", f"NFLOG group {g}",
                            "rules log to it but nothing listens: what they log is lost",
                            fix, where))
-    probe = NetfilterSocket(where)
-    try:
-        for g in sorted(groups):
-            code = kernel.nflog_bind_test(probe, g)
-            if code in (errno.EPERM, errno.EBUSY) and not procfs.is_exporter(owners.get(g)):
-                out.append(Finding(
-                    "group-held", f"NFLOG group {g}",
-                    f"held by {procfs.describe(owners.get(g))}: nfacct-exporter cannot bind it",
-                    "stop that listener, or use another group in nflog: and the rules", where))
-    finally:
-        probe.close()
+    for g in sorted(groups):  # bound on the doctor's socket: closing it frees them
+        code = kernel.nflog_bind_test(sock, g)
+        if code in (errno.EPERM, errno.EBUSY) and not procfs.is_exporter(owners.get(g)):
+            out.append(Finding(
+                "group-held", f"NFLOG group {g}",
+                f"held by {procfs.describe(owners.get(g))}: nfacct-exporter cannot bind it",
+                "stop that listener, or use another group in nflog: and the rules", where))
     return out
 
 
