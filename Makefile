@@ -3,8 +3,8 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # chromium + fonts-dejavu-core: the status page's browser tests (tests/browser, headless, driven
-# over the DevTools pipe: no driver, no npm or pip package)
-APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct ulogd2 \
+# over the DevTools pipe: no driver, no npm or pip package); conntrack: the conntrack tests' reference
+APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct conntrack ulogd2 \
             graphite-carbon graphite-web prometheus curl openssl systemd \
             chromium fonts-dejavu-core
 

@@ -8,6 +8,7 @@ import sys
 from nfacct_exporter import __version__, config, tuning
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
+from nfacct_exporter.doctor import cli as doctor
 from nfacct_exporter.problems import netlink_problem
 from nfacct_exporter.provision import command as counters
 from nfacct_exporter.web.tls import WebConfigSource
@@ -18,6 +19,7 @@ USAGE = """\
                        [--log.level LEVEL] [--check]
        %(prog)s check [--config FILE] [--web.config.file FILE]
        %(prog)s counters {create,rules} --config FILE [...]
+       %(prog)s doctor [--config FILE] [--format text|json]
        %(prog)s --version"""
 DESCRIPTION = """\
 Export Linux netfilter accounting to Prometheus and Graphite. The daemon reads every NFACCT
@@ -35,6 +37,8 @@ commands:
                    (the same as --check)
   counters create  create the NFACCT objects the configuration declares (idempotent)
   counters rules   print iptables / ip6tables / nft rules feeding them
+  doctor           say why counters stay at 0: each finding names the object, group or file
+                   and the fix (exit 0: nothing found, 1: findings)
   'nfacct-exporter COMMAND --help' describes each command.
 
 exit codes:
@@ -70,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
     _file_flags(check_parser, argparse.SUPPRESS)  # given before the command, they still count
     check_parser.set_defaults(run=check)
     counters.add_parser(commands)
+    doctor.add_parser(commands)
     return p
 
 

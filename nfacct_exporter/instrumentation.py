@@ -94,6 +94,7 @@ class ExporterCollector:
             yield success
             yield from _nflog([r for r in snap.all("nflog") if r.ok])
             yield from _quota_events_errors(nfacct)
+            yield from _conntrack_up(snap.all("conntrack"))
         errors = CounterMetricFamily(
             "nfacct_exporter_poll_errors", "Polls of a source that failed.",
             labels=["source", *ns])
@@ -170,6 +171,20 @@ def _quota_events_errors(readings: list[Reading]) -> Iterator[Metric]:
     for r in failed:
         errors.add_metric([r.netns or ""] if ns else [], r.extra["over_quota_events_errors"])
     yield errors
+
+
+def _conntrack_up(readings: list[Reading]) -> Iterator[Metric]:
+    """``nf_conntrack_up`` per namespace read (none without ``conntrack:``): 0 while the
+    statistics cannot be read, e.g. a kernel without conntrack."""
+    if not readings:
+        return
+    ns = ["netns"] if readings[0].netns is not None else []
+    up = GaugeMetricFamily(
+        "nf_conntrack_up", "Whether the last read of the conntrack statistics succeeded (1) or "
+        "failed (0: no conntrack in the kernel, namespace gone).", labels=ns)
+    for r in readings:
+        up.add_metric([r.netns or ""] if ns else [], 1 if r.ok else 0)
+    yield up
 
 
 def registry(poller: Poller, carbon: CarbonSender | None,

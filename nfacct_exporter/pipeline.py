@@ -13,13 +13,15 @@ from nfacct_exporter import config, instrumentation
 from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
-from nfacct_exporter.sinks.graphite import NfacctLines, NflogLines, NftLines
+from nfacct_exporter.sinks.graphite import ConntrackLines, NfacctLines, NflogLines, NftLines
+from nfacct_exporter.sinks.prometheus.conntrack import ConntrackRenderer
 from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
 from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
 from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
 from nfacct_exporter.sinks.prometheus.nft import NftRenderer
 from nfacct_exporter.sinks.status import StatusSink
 from nfacct_exporter.sources import Source
+from nfacct_exporter.sources.conntrack import ConntrackSource
 from nfacct_exporter.sources.following import Reopening
 from nfacct_exporter.sources.nfacct import NfacctSource
 from nfacct_exporter.sources.nflog import NflogSource
@@ -67,6 +69,8 @@ def _sources(cfg: config.Config) -> list[Source]:
         here: list[Source] = [NfacctSource(ns.path, ns.label)]
         if cfg.nft_counters:
             here.append(NftSource(ns.path, ns.label))
+        if cfg.conntrack:  # a kernel without conntrack is reported by its readings, not fatal
+            here.append(ConntrackSource(ns.path, ns.label))
         if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
             if ns.path is None:  # our own namespace: never deleted or replaced
                 here.append(NflogSource(cfg.nflog, ns.path, ns.label))
@@ -95,11 +99,15 @@ def build(cfg: config.Config) -> Pipeline:
         g = cfg.graphite
         carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
         lines = [NfacctLines(g, cfg.labels), NflogLines(g), NftLines(g)]
+        if cfg.conntrack:
+            lines.append(ConntrackLines(g, cfg.conntrack.per_cpu))
         publish.append(lambda snap: carbon.submit(  # every source's lines: one chunk per poll
             b"".join(part.chunk(snap) for part in lines)))
     prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
                            "nflog": NflogRenderer().render,
-                           "nft": NftRenderer(cfg.labels).render})
+                           "nft": NftRenderer(cfg.labels).render,
+                           "conntrack": ConntrackRenderer(
+                               cfg.conntrack.per_cpu if cfg.conntrack else False).render})
     prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)
     status = StatusSink(cfg.labels, cfg.pollinterval, carbon)
     poller.publish = [prom.publish, status.publish, *publish]

@@ -1,6 +1,7 @@
 """The records a Reading carries: what sources read, in the terms sinks render.
 
-Sources build them (``netlink`` decoders for NFACCT and nft, the NFLOG listener for its tallies);
+Sources build them (``netlink`` decoders for NFACCT, nft and conntrack, the NFLOG listener for its
+tallies);
 sinks read them and never need to know the kernel's wire format.
 """
 
@@ -17,6 +18,7 @@ class NfacctObject(NamedTuple):
     quota: int | None = None
     quota_unit: str | None = None  # "packets" or "bytes" for a quota object, else None
     over_quota: bool = False  # the kernel has seen the quota passed (never cleared by reading)
+    rules: int = 0  # rules referencing it: NFACCT_USE less the object's own reference
 
 
 class NftCounter(NamedTuple):
@@ -46,3 +48,25 @@ class NflogGroupStats(NamedTuple):
     lost: int  # packets the kernel logged but could not deliver (sequence gaps)
     prefixes: int  # distinct prefixes tracked (at most max_prefixes)
     overflow_packets: int  # packets counted under the overflow record
+
+
+# conntrack statistics as ``conntrack -S`` and ``conntrack -S expect`` name them, in that order
+CONNTRACK_STATISTICS = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop",
+                        "error", "search_restart", "clash_resolve", "chaintoolong",
+                        "expect_new", "expect_create", "expect_delete")
+
+
+class ConntrackStats(NamedTuple):
+    """One namespace's conntrack figures: ``cpus`` maps each CPU to {statistic: value}."""
+
+    entries: int
+    limit: int
+    cpus: dict[int, dict[str, int]]
+
+    def totals(self) -> dict[str, int]:
+        """Every statistic summed over the CPUs (what is exported without ``per_cpu``)."""
+        out = dict.fromkeys(CONNTRACK_STATISTICS, 0)
+        for values in self.cpus.values():
+            for name, v in values.items():
+                out[name] += v
+        return out

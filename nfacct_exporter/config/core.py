@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nfacct_exporter import naming
-from nfacct_exporter.config import counters, graphite, labels, loader, namespaces, nflog
+from nfacct_exporter.config import (
+    conntrack,
+    counters,
+    graphite,
+    labels,
+    loader,
+    namespaces,
+    nflog,
+)
 from nfacct_exporter.config.checks import Invalid, Reader, anything, boolean, number, string
+from nfacct_exporter.config.conntrack import ConntrackConfig
 from nfacct_exporter.config.counters import Counter
 from nfacct_exporter.config.graphite import GraphiteConfig
 from nfacct_exporter.config.nflog import NflogGroup
@@ -29,6 +38,7 @@ class Config:
     netns: str | None = None
     namespaces: tuple[tuple[str, str], ...] = ()  # other namespaces read: (path, netns label)
     nft_counters: bool = False  # also read nftables named counters
+    conntrack: ConntrackConfig | None = None  # also read conntrack statistics
     graphite: GraphiteConfig | None = None
     labels: tuple[naming.LabelRule, ...] = field(default_factory=tuple)
     counters: tuple[Counter, ...] = ()  # declared objects (counters create / rules)
@@ -59,6 +69,7 @@ _TOP = {
     "netns": string,
     "namespaces": anything,
     "nft_counters": boolean,
+    "conntrack": anything,
     "counters": anything,
     "nflog": anything,
 }
@@ -79,6 +90,8 @@ def from_text(text: str, path: str = "<config>") -> Config:
         prom = r.section(top["prometheus"], "prometheus", {"listen": _listen})
         if "listen" in prom:
             kwargs["listen"] = prom["listen"]
+    if top.get("conntrack") is not None:
+        kwargs["conntrack"] = conntrack.parse(r, top["conntrack"])
     if top.get("graphite") is not None:
         g = graphite.parse(r, top["graphite"])
         if g is not None:

@@ -31,6 +31,7 @@ class GraphiteConfig:
     flush_grace: float = 5.0  # seconds SIGTERM waits for the backlog to reach carbon
     nflog_prefix: str = "netfilter.nflog"  # <nflog_prefix>.<group>.<verdict>.<prefix>.pkts
     nft_prefix: str = "netfilter.nft"  # <nft_prefix>.<family>.<table>.<name>.pkts
+    conntrack_prefix: str = "netfilter.conntrack"  # <conntrack_prefix>.<statistic>
 
 
 def _prefix(v: Any) -> str:
@@ -60,6 +61,7 @@ _SPEC = {
     "flush_grace": _seconds,
     "nflog_prefix": _prefix,
     "nft_prefix": _prefix,
+    "conntrack_prefix": _prefix,
 }
 
 
@@ -76,12 +78,13 @@ def parse(r: Reader, data: Any) -> GraphiteConfig | None:
 
 
 def _distinct_prefixes(r: Reader, g: GraphiteConfig) -> None:
-    """NFACCT, NFLOG and nft paths must live in separate subtrees, or an object named like an
-    nft counter (``inet.filter.http``) would write the same whisper file."""
-    named = {"prefix": g.prefix, "nflog_prefix": g.nflog_prefix, "nft_prefix": g.nft_prefix}
+    """NFACCT, NFLOG, nft and conntrack paths must live in separate subtrees, or an object named
+    like an nft counter (``inet.filter.http``) would write the same whisper file."""
+    named = {"prefix": g.prefix, "nflog_prefix": g.nflog_prefix, "nft_prefix": g.nft_prefix,
+             "conntrack_prefix": g.conntrack_prefix}
     items = list(named.items())
     for i, (a, pa) in enumerate(items):
         for b, pb in items[i + 1:]:
             if (pa == pb or pa.startswith(pb + ".") or pb.startswith(pa + ".")):
                 r.error(f"graphite.{b}", pb, f"overlaps graphite.{a} ({pa!r}): the paths of "
-                        "NFACCT, NFLOG and nft counters must not share a subtree")
+                        "NFACCT, NFLOG, nft and conntrack must not share a subtree")

@@ -80,8 +80,10 @@ def acct_new_request(
 # the netlink header plus NAME's attribute header, then the three attributes after the name, read
 # big-endian so the counters come out right; each attribute header (host order) is then compared,
 # as one 32-bit number read that way, with what it must be. Anything else takes the generic loop.
+# USE is the kernel's reference count: the object's own plus one per rule (1, 2, 3 measured here
+# with 0, 1, 2 rules), so ``rules`` is USE - 1.
 _HEAD = struct.Struct("=IH14xHH")  # nlmsg_len, nlmsg_type, NAME len, NAME type
-_TAIL = struct.Struct(">IQIQI4x")  # PKTS header, value, BYTES header, value, USE header
+_TAIL = struct.Struct(">IQIQII")  # PKTS header, value, BYTES header, value, USE header, value
 _TAIL_LEN = 32
 
 
@@ -119,11 +121,12 @@ def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) ->
         end = off + length
         tail = off + 20 + ((alen + 3) & ~3)
         if end - tail == _TAIL_LEN and atype == name_type and end <= size:
-            ph, pkts, bh, nbytes, uh = unpack_tail(data, tail)
+            ph, pkts, bh, nbytes, uh, use = unpack_tail(data, tail)
             if ph == pkts_hdr and bh == bytes_hdr and uh == use_hdr:
                 raw = data[off + 24 : off + 20 + alen]
                 name = known(raw) or core.name(raw)
-                append(new(NfacctObject, (name, pkts, nbytes, 0, None, None, False)))
+                rules = use - 1 if use else 0
+                append(new(NfacctObject, (name, pkts, nbytes, 0, None, None, False, rules)))
                 off = end  # 4-aligned: so is everything before the tail, and the tail
                 continue
         if length < 16 or end > size:
@@ -139,7 +142,7 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
     """The object of the message at ``off``, attribute by attribute in any order (quota objects,
     padding, new attributes); None without a name."""
     name = None
-    pkts = nbytes = flags = 0
+    pkts = nbytes = flags = use = 0
     quota = None
     a = off + core.HEADER_LEN
     end = off + length
@@ -154,6 +157,8 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
             pkts = core.BE64.unpack_from(data, a + 4)[0]
         elif atype == NFACCT_BYTES:
             nbytes = core.BE64.unpack_from(data, a + 4)[0]
+        elif atype == NFACCT_USE:
+            use = core.BE32.unpack_from(data, a + 4)[0]
         elif atype == NFACCT_FLAGS:
             flags = core.BE32.unpack_from(data, a + 4)[0]
         elif atype == NFACCT_QUOTA:
@@ -164,7 +169,7 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
     unit = ("packets" if flags & NFACCT_F_QUOTA_PKTS else
             "bytes" if flags & NFACCT_F_QUOTA_BYTES else None)
     return NfacctObject(name, pkts, nbytes, flags, quota, unit if quota is not None else None,
-                        bool(flags & NFACCT_F_OVERQUOTA))
+                        bool(flags & NFACCT_F_OVERQUOTA), use - 1 if use else 0)
 
 
 def announced(data: bytes) -> Iterator[str]:

@@ -11,6 +11,7 @@ from operator import attrgetter
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
+from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
@@ -251,3 +252,37 @@ class NftLines:
                     p, b = self.paths(reading.netns, c.family, c.table, c.name)
                     out.append(f"{p}{c.packets}{ts}{b}{c.bytes}{ts}")
         return "".join(out).encode("utf-8")
+
+
+class ConntrackLines:
+    """Conntrack statistics → ``<conntrack_prefix>[.<netns>].entries``, ``.entries_limit`` and
+    one ``.<statistic>`` per statistic summed over CPUs (``per_cpu``: ``.cpu<N>.<statistic>``);
+    cumulative values, like the kernel's."""
+
+    def __init__(self, cfg: GraphiteConfig, per_cpu: bool = False) -> None:
+        self.prefix = cfg.conntrack_prefix
+        self.per_cpu = per_cpu
+
+    def lines(self, snapshot: Snapshot) -> list[str]:
+        ts = f" {int(snapshot.time)}\n"
+        out = []
+        for r in snapshot.all("conntrack"):
+            if not r.ok:
+                continue
+            base = (self.prefix if r.netns is None
+                    else f"{self.prefix}.{naming.graphite_component(r.netns)}")
+            for rec in r.records:
+                assert isinstance(rec, ConntrackStats)
+                out.append(f"{base}.entries {rec.entries}{ts}")
+                out.append(f"{base}.entries_limit {rec.limit}{ts}")
+                if self.per_cpu:
+                    for cpu, values in sorted(rec.cpus.items()):
+                        out += [f"{base}.cpu{cpu}.{n} {values.get(n, 0)}{ts}"
+                                for n in CONNTRACK_STATISTICS]
+                else:
+                    out += [f"{base}.{n} {v}{ts}" for n, v in rec.totals().items()]
+        return out
+
+    def chunk(self, snapshot: Snapshot) -> bytes:
+        """This poll's lines as bytes, appended to the poll's carbon chunk."""
+        return "".join(self.lines(snapshot)).encode("utf-8")

@@ -136,7 +136,7 @@ def test_promql_of_dashboard_and_alerts(ns, carbon, exporter, tmp_path) -> None:
                 assert prom.query(f"count({metric})"), f"{name}: no series {metric}"
         groups = until(lambda: rule_groups(prom), what="rules evaluated")
         rules = [r for g in groups for r in g["rules"]]
-        assert len(rules) == 9
+        assert len(rules) == 10
         for r in rules:
             assert r["health"] == "ok" and not r.get("lastError"), r
             assert r["state"] == "inactive", (r["name"], r.get("alerts"))

@@ -38,7 +38,7 @@ def polls(n: int, seed: int = 1) -> list[tuple[NfacctObject, ...]]:
             else:
                 v[0] += rng.randrange(3)
                 v[1] += rng.randrange(2**40)
-        out.append(tuple(NfacctObject(x, *values[x]) for x in names))
+        out.append(tuple(NfacctObject(x, *values[x], rules=len(x) % 3) for x in names))
     return out
 
 
@@ -53,6 +53,7 @@ def plain_exposition(records: tuple[NfacctObject, ...]) -> dict:
         labels = frozenset({"name": o.name, **naming.map_labels(RULES, o.name)}.items())
         out[("nfacct_packets_total", labels)] = float(o.packets)
         out[("nfacct_bytes_total", labels)] = float(o.bytes)
+        out[("nfacct_rule_references", labels)] = float(o.rules)
     return out
 
 
@@ -61,7 +62,7 @@ def test_prometheus_text_equals_the_values_of_each_poll() -> None:
     for records in polls(40):
         body = r.render([Reading("nfacct", True, 0.0, records)])
         text = body.decode("utf-8")  # bytes that are not UTF-8 are text (\xNN), not raw bytes
-        assert text.count("# TYPE ") == 2 and text.endswith("\n")
+        assert text.count("# TYPE ") == 3 and text.endswith("\n")
         expect = plain_exposition(records)
         for metric, labels in list(expect):  # the name that is not UTF-8, as it is rendered
             name = dict(labels)["name"]

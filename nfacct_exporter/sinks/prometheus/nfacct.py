@@ -1,10 +1,13 @@
-"""NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total`` and the quota families.
+"""NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``,
+``nfacct_rule_references`` and the quota families.
 
 Sample (HELP lines shortened)::
 
     # HELP nfacct_packets_total Packets counted by the NFACCT object (...).
     # TYPE nfacct_packets_total counter
     nfacct_packets_total{name="ipv4.http",family="ipv4",app="http"} 19
+    # TYPE nfacct_rule_references gauge
+    nfacct_rule_references{name="ipv4.http",family="ipv4",app="http"} 1
 """
 
 from operator import attrgetter
@@ -14,6 +17,7 @@ from nfacct_exporter.sinks.prometheus.text import family
 from nfacct_exporter.snapshot import Reading
 
 _NAME, _PACKETS, _BYTES = attrgetter("name"), attrgetter("packets"), attrgetter("bytes")
+_RULES = attrgetter("rules")
 
 
 class NfacctRenderer:
@@ -35,6 +39,8 @@ class NfacctRenderer:
 
     PACKETS_HELP = "Packets counted by the NFACCT object (kernel value at the last poll)."
     BYTES_HELP = "Bytes counted by the NFACCT object (kernel value at the last poll)."
+    RULES_HELP = ("Firewall rules referencing the NFACCT object (0: nothing feeds it, it stays "
+                  "at 0).")
 
     def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
         self.rules = rules
@@ -61,6 +67,8 @@ class NfacctRenderer:
                    [f"nfacct_packets_total{t} %d\n" for t in texts]),
             family("nfacct_bytes_total", "counter", self.BYTES_HELP,
                    [f"nfacct_bytes_total{t} %d\n" for t in texts]),
+            family("nfacct_rule_references", "gauge", self.RULES_HELP,
+                   [f"nfacct_rule_references{t} %d\n" for t in texts]),
         ]).encode("utf-8")
 
     def render(self, readings: list[Reading]) -> bytes:
@@ -72,7 +80,8 @@ class NfacctRenderer:
             keys = [(r.netns, o.name) for r in readings for o in r.records]
         if keys != self._keys:
             self._keys, self._template = keys, self._build(keys)
-        body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects))
+        body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects),
+                                 *map(_RULES, objects))
         return body + self._quotas(readings).encode("utf-8")
 
     def _quotas(self, readings: list[Reading]) -> str:
