@@ -36,7 +36,7 @@ class Daemon:
     def __init__(self, cfg: config.Config, listen_override: str | None,
                  web: WebConfigSource | None,
                  problem: Callable[[OSError, config.Config], str],
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, max_requests: int = 40) -> None:
         self.cfg = cfg
         self.listen_override = listen_override  # --web.listen-address wins over the config
         self.listen = listen_override or cfg.listen
@@ -46,6 +46,7 @@ class Daemon:
         self.reload_state = ReloadState()
         self.current: pipeline.Pipeline | None = None
         self.server: MetricsServer | None = None
+        self.max_requests = max_requests  # --web.max-requests (0: no limit)
 
     def exposition(self, gzipped: bool) -> bytes:
         """The current pipeline's exposition (its own metrics include the reload gauges)."""
@@ -99,7 +100,8 @@ class Daemon:
     def _listen(self, listen: str) -> MetricsServer:
         host, port = config.parse_listen(listen)
         try:
-            return MetricsServer(host, port, app.default(self.exposition), self.web)
+            return MetricsServer(host, port, app.default(self.exposition), self.web,
+                                 self.max_requests)
         except OSError as e:
             raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
 
