@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from nfacct_exporter.netlink import nfacct
+from nfacct_exporter.netlink.socket import NetfilterSocket
 from tests.support.daemon import Daemon
 from tests.support.hostile import GET, raw, scrape_all, status
 from tests.support.tls import bcrypt_hash, client_context, https_get, make_certs
@@ -77,6 +79,34 @@ def test_max_requests_answers_503_beyond_the_limit(ns, tmp_path) -> None:  # noq
     t.join()
     assert status(slow["r"][0]) == 401  # type: ignore[index]
     assert ns.http(d.url + "/metrics")[0] == 401  # the slot is free again
+    assert quiet(d) == []
+
+
+def test_max_requests_counts_an_answer_a_slow_reader_holds(ns, tmp_path) -> None:  # noqa: ANN001
+    """An answer that does not fit the socket buffers of a client that does not read is still
+    in progress: with --web.max-requests=1, other requests get 503 until it is read."""
+    names = [f"ipv4.big{i:05d}" for i in range(3000)]
+    assert ns.call(lambda: nfacct.create(NetfilterSocket(), names)) == [0] * len(names)
+    d = Daemon(ns, tmp_path, CONFIG, ("--web.max-requests", "1")).ready()
+
+    def hold_then_read() -> tuple[list[int], int, int]:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # a small MSS: with loopback's 64 KiB one, the kernel would buffer megabytes for us
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+        s.connect(("127.0.0.1", d.port))
+        s.sendall(GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        time.sleep(0.3)
+        during = [status(raw(d.port, GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n"
+                                                   b"\r\n"))[0]) for _ in range(3)]
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        s.close()
+        return during, status(data), len(data)
+    during, held, size = ns.call(hold_then_read)
+    assert during == [503] * 3 and held == 200 and size > 200_000, (during, held, size)
+    assert ns.http(d.url + "/metrics")[0] == 200
     assert quiet(d) == []
 
 
