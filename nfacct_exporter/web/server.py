@@ -27,7 +27,7 @@ from nfacct_exporter.web.tls import PLAIN, Active, WebConfigSource
 
 log = logging.getLogger(__name__)
 
-TICK = 0.25  # deadlines are checked this often
+TICK = 0.25  # deadlines are checked (and paused accepting resumed) this often
 ACCEPT_BATCH = 64
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _WAKE = object()
@@ -91,9 +91,7 @@ class MetricsServer:
     def serve_forever(self) -> None:
         next_sweep = 0.0
         while not self._stop:
-            timeout = TICK if self._resume_at is None else min(TICK, self._resume_at -
-                                                                 time.monotonic())
-            events = self._sel.select(max(0.0, timeout))
+            events = self._sel.select(TICK)
             now = time.monotonic()
             for key, _ in events:
                 try:

@@ -12,8 +12,11 @@ import pytest
 
 from nfacct_exporter.netlink import nfacct
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from nfacct_exporter.web.app import App, Response
+from nfacct_exporter.web.server import MetricsServer
 from tests.support.daemon import Daemon
 from tests.support.hostile import GET, raw, scrape_all, status
+from tests.support.netns import free_port
 from tests.support.tls import bcrypt_hash, client_context, https_get, make_certs
 
 CONFIG = "pollinterval: 0.5\n"
@@ -187,3 +190,33 @@ def test_out_of_file_descriptors_is_one_warning(ns, tmp_path) -> None:  # noqa: 
     assert ns.call(crowd_then_scrape) == [200] * 5
     warnings = quiet(d)
     assert len(warnings) == 1 and "cannot accept connections" in warnings[0], d.output()
+
+
+def test_dual_stack_and_a_listening_socket_handed_over(ns) -> None:  # noqa: ANN001
+    """``:PORT`` takes IPv6 and IPv4 on one socket; an already listening socket (as systemd
+    passes one) is served as is."""
+    ns.sh("ip -6 addr add ::1/128 dev lo nodad 2>/dev/null || true")
+    page = App({"/": lambda req: Response(200, "text/plain", b"hi\n")})
+    port = free_port()
+
+    def both() -> list[int]:
+        dual = MetricsServer("", port, page)
+        given = socket.create_server(("127.0.0.1", port + 1))
+        handed = MetricsServer("ignored", 0, page, listener=given)
+        for server in (dual, handed):
+            server.start()
+        try:
+            got = []
+            for family, host, p in ((socket.AF_INET6, "::1", port), (socket.AF_INET,
+                                    "127.0.0.1", port), (socket.AF_INET, "127.0.0.1", port + 1)):
+                with socket.socket(family) as s:
+                    s.settimeout(5)
+                    s.connect((host, p))
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    got.append(status(s.recv(65536)))
+            return got
+        finally:
+            for server in (dual, handed):
+                server.shutdown()
+                server.server_close()
+    assert ns.call(both) == [200, 200, 200]
