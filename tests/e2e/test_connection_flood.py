@@ -4,6 +4,7 @@ in a burst and reopened whenever the server closes them, while a normal scrape c
 second. Connects stay quick, scrapes stay under a second, threads stay few, the log stays quiet.
 """
 
+import os
 import shutil
 import threading
 import time
@@ -48,7 +49,7 @@ def test_a_thousand_hostile_connections_do_not_stop_scrapes(ns, tmp_path) -> Non
     for t in runners:
         t.start()
     latencies: dict[str, list[float]] = {"plain": [], "tls": []}
-    most_threads = 0
+    most_threads = most_fds = 0
     end = time.monotonic() + SECONDS
     while time.monotonic() < end:
         tick = time.monotonic()
@@ -56,7 +57,9 @@ def test_a_thousand_hostile_connections_do_not_stop_scrapes(ns, tmp_path) -> Non
             t = time.monotonic()
             assert get() == 200, name
             latencies[name].append(time.monotonic() - t)
-        most_threads = max(most_threads, threads(plain.proc.pid), threads(secure.proc.pid))
+        for d in (plain, secure):
+            most_threads = max(most_threads, threads(d.proc.pid))
+            most_fds = max(most_fds, len(os.listdir(f"/proc/{d.proc.pid}/fd")))
         time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     for t in runners:
         t.join()
@@ -67,10 +70,11 @@ def test_a_thousand_hostile_connections_do_not_stop_scrapes(ns, tmp_path) -> Non
               f"scrapes: {len(latencies[name])}, max {max(latencies[name]) * 1000:.1f} ms, "
               f"median {sorted(latencies[name])[len(latencies[name]) // 2] * 1000:.1f} ms")
         assert len(connects) >= CROWD and connects[-1] < 3.0, name
-        assert crowd.closed_by_server >= CROWD - 1024, name  # some made room, others timed out
+        # each is closed within ~10 s (deadline) or sooner (to make room): three rounds in 40 s
+        assert crowd.closed_by_server >= 3 * CROWD, name
         assert max(latencies[name]) < 1.0, (name, latencies[name])
-    print(f"threads: at most {most_threads}")
-    assert most_threads < 100
+    print(f"threads: at most {most_threads}; open files: at most {most_fds}")
+    assert most_threads < 100 and most_fds < 1024
     for d in (plain, secure):
         out = d.output()
         assert "Traceback" not in out
