@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT",
                    help="listen here instead of prometheus.listen (default "
                         f"{config.DEFAULT_LISTEN}; :PORT means every address)")
+    p.add_argument("--web.max-requests", dest="max_requests", type=_count, default=40,
+                   metavar="N", help="requests in progress at once; more get 503 at once "
+                                     "(default 40, 0 = no limit)")
     p.add_argument("--log.level", dest="log_level", default="info", metavar="LEVEL",
                    choices=["debug", "info", "warning", "error"],
                    help="debug, info (default), warning or error; logs go to stderr")
@@ -76,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
     counters.add_parser(commands)
     doctor.add_parser(commands)
     return p
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, not {text!r}")
+    return int(text)
 
 
 def _file_flags(p: argparse.ArgumentParser, default: object) -> None:
@@ -149,7 +158,8 @@ def daemon(args: argparse.Namespace) -> int:
         return e.report()
     tuning.for_daemon()  # before any thread starts
     source = WebConfigSource(web, logging.getLogger("nfacct_exporter.web")) if web else None
-    running = Daemon(cfg, args.listen, source, lambda e, c: netlink_problem(e, c.netns))
+    running = Daemon(cfg, args.listen, source, lambda e, c: netlink_problem(e, c.netns),
+                     max_requests=args.max_requests)
     try:
         running.start()
     except StartupFailed as e:

@@ -37,7 +37,7 @@ class Daemon:
     def __init__(self, cfg: config.Config, listen_override: str | None,
                  web: WebConfigSource | None,
                  problem: Callable[[OSError, config.Config], str],
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, max_requests: int = 40) -> None:
         self.cfg = cfg
         self.listen_override = listen_override  # --web.listen-address wins over the config
         self.listen = listen_override or cfg.listen
@@ -47,6 +47,7 @@ class Daemon:
         self.reload_state = ReloadState()
         self.current: pipeline.Pipeline | None = None
         self.server: MetricsServer | None = None
+        self.max_requests = max_requests  # --web.max-requests (0: no limit)
 
     def exposition(self, gzipped: bool) -> bytes:
         """The current pipeline's exposition (its own metrics include the reload gauges)."""
@@ -101,7 +102,8 @@ class Daemon:
         host, port = config.parse_listen(listen)
         try:
             pages = status_page.routes(self._status_sink)
-            return MetricsServer(host, port, app.default(self.exposition, pages), self.web)
+            return MetricsServer(host, port, app.default(self.exposition, pages), self.web,
+                                 self.max_requests)
         except OSError as e:
             raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
 

@@ -71,6 +71,14 @@ class App:
         return self._with(web, route(req))
 
     @staticmethod
+    def slow(req: Request, web: Active) -> bool:
+        """True if answering ``req`` takes a bcrypt check (tens of ms): not for an event loop."""
+        if web.users is None:
+            return False
+        cred = credentials(req.header("Authorization"))
+        return cred is not None and not web.users.cached(*cred)
+
+    @staticmethod
     def _with(web: Active, resp: Response) -> Response:
         if not web.config.headers:
             return resp

@@ -31,10 +31,19 @@ class Users:
         self._bcrypt = threading.Lock()  # one bcrypt at a time: a flood of bad passwords
         # must not eat every core (cached good credentials skip it)
 
-    def check(self, user: str, password: str) -> bool:
+    def _digest(self, user: str, password: str) -> tuple[bytes | None, bytes]:
         hashed = self.hashes.get(user)
-        key = hashlib.blake2b(b"\0".join([user.encode(), hashed or b"", password.encode()]),
-                              key=self._key).digest()
+        return hashed, hashlib.blake2b(b"\0".join([user.encode(), hashed or b"",
+                                                   password.encode()]), key=self._key).digest()
+
+    def cached(self, user: str, password: str) -> bool:
+        """True if ``check`` would answer from the success cache, without bcrypt."""
+        key = self._digest(user, password)[1]
+        with self._lock:
+            return self._ok.get(key, 0.0) > time.monotonic()
+
+    def check(self, user: str, password: str) -> bool:
+        hashed, key = self._digest(user, password)
         now = time.monotonic()
         with self._lock:
             if self._ok.get(key, 0.0) > now:

@@ -1,101 +1,299 @@
-"""The HTTP server: connections, TLS (``tls``) and HTTP/1.1 framing; ``app.App`` decides what
-to answer (auth, routes), and request threads only copy bytes rendered at the last poll. A client
-that resets or stalls its connection costs one debug line, never a traceback: anyone who can
-connect could flood the log otherwise.
+"""The HTTP server: one thread runs a selector loop over every connection (``connection``),
+their TLS handshakes included, and answers requests itself: ``app.App`` only copies bytes
+rendered at the last poll. Only a basic auth check that needs bcrypt goes to a worker thread.
+
+Idle and slow clients cost a descriptor, never a thread; the connection count stays below the
+open files limit (``listener.connection_cap``), closing the oldest connections that are not
+being answered to make room, so that a real scrape always gets in. At most ``max_requests``
+requests are in progress (at the worker or their answer being written); more get 503 at once.
+Clients that misbehave cost one debug line, never a traceback.
 """
 
+import collections
+import contextlib
+import errno
 import logging
+import queue
+import selectors
 import socket
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+import time
 
-from nfacct_exporter import __version__
-from nfacct_exporter.web.app import App, Request
-from nfacct_exporter.web.tls import PLAIN, Active, WebConfigSource, handshake
+from nfacct_exporter.web import framing, tls
+from nfacct_exporter.web.app import App, Response
+from nfacct_exporter.web.connection import Connection, R
+from nfacct_exporter.web.listener import Once, connection_cap, listen
+from nfacct_exporter.web.tls import PLAIN, Active, WebConfigSource
 
 log = logging.getLogger(__name__)
 
-IDLE_TIMEOUT = 120.0  # keep-alive connections idle longer than this are closed
+TICK = 0.25  # deadlines are checked (and paused accepting resumed) this often
+ACCEPT_BATCH = 64
+OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_WAKE = object()
 
 
-class Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 framing only: what to answer is ``app.App``'s job."""
+class MetricsServer:
+    """``start()`` serves on a thread; ``shutdown()`` stops it, ``server_close()`` closes every
+    socket. ``listener``: an already bound, listening socket (e.g. from systemd) instead of
+    binding ``host``:``port``."""
 
-    server: "MetricsServer"
-    server_version = f"nfacct-exporter/{__version__}"
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT
-
-    def _serve(self) -> None:
-        path, _, query = self.path.partition("?")
-        req = Request(self.command, path, query, dict(self.headers.items()))
-        resp = self.server.app.handle(req, self.server.web_config())
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(resp.body)))
-        for k, v in resp.headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(resp.body)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve  # noqa: N815
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        log.debug("%s %s", self.address_string(), format % args)
-
-
-class MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, host: str, port: int, app: App,
-                 web: WebConfigSource | None = None) -> None:
+    def __init__(self, host: str, port: int, app: App, web: WebConfigSource | None = None,
+                 max_requests: int = 40, listener: socket.socket | None = None) -> None:
         self.app = app
         self.web = web
-        self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
-        self._dual = host == ""
-        try:
-            super().__init__(("::" if host == "" else host, port), Handler)
-        except OSError:
-            if not self._dual:
-                raise
-            self.address_family, self._dual = socket.AF_INET, False  # no IPv6: all IPv4
-            super().__init__(("0.0.0.0", port), Handler)
+        self.max_requests = max_requests  # 0: no limit
+        self.socket = listener if listener is not None else listen(host, port)
+        self.socket.setblocking(False)
+        self.cap = connection_cap()
+        self.conns: dict[Connection, None] = {}  # oldest first
+        self.in_progress = 0
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        self._sel.register(self._wake_r, R, _WAKE)
+        self._sel.register(self.socket, R, None)
+        self._resume_at: float | None = None  # accepting paused until then
+        self._out_of_fds, self._full = Once(), Once()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: collections.deque = collections.deque()
+        self._worker: threading.Thread | None = None
 
     def web_config(self) -> Active:
         return self.web.current() if self.web is not None else PLAIN
 
-    def server_bind(self) -> None:
-        if self._dual:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Runs on the connection's thread: the TLS handshake happens here, with a timeout."""
-        web = self.web_config().config
-        if web.tls is None:
-            super().finish_request(request, client_address)
-            return
-        conn = handshake(request, web, client_address[0])
-        if conn is None:
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            conn.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Once per connection that ended in an exception: a client's reset, timeout or TLS
-        error is one debug line; anything else is a bug in here, logged with its traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, OSError):  # resets, broken pipes, timeouts, ssl.SSLError
-            log.debug("client %s: connection error: %s", client_address[0], error)
-        else:
-            log.error("client %s: request failed", client_address[0], exc_info=True)
-
+    # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> threading.Thread:
-        t = threading.Thread(target=self.serve_forever, name="http", daemon=True)
-        t.start()
-        return t
+        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def shutdown(self) -> None:
+        self._stop = True
+        self._wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def server_close(self) -> None:
+        self.shutdown()
+        if self._worker is not None:
+            self._jobs.put(None)
+        for conn in list(self.conns):
+            conn.close()
+        self.conns.clear()
+        self._sel.close()
+        for s in (self.socket, self._wake_r, self._wake_w):
+            s.close()
+
+    def serve_forever(self) -> None:
+        next_sweep = 0.0
+        while not self._stop:
+            events = self._sel.select(TICK)
+            now = time.monotonic()
+            for key, _ in events:
+                try:
+                    if key.data is None:
+                        self._accept(now)
+                    elif key.data is _WAKE:
+                        self._finish_slow(now)
+                    elif not key.data.closed:
+                        self._ready(key.data, now)
+                except Exception:  # a bug in here: that connection goes, the loop stays
+                    log.error("HTTP server error", exc_info=True)
+                    if isinstance(key.data, Connection):
+                        self._close(key.data)
+            if self._resume_at is not None and now >= self._resume_at:
+                self._resume_at = None
+                self._sel.register(self.socket, R, None)
+            if now >= next_sweep:
+                next_sweep = now + TICK
+                for conn in [c for c in self.conns if c.deadline <= now and not c.working]:
+                    log.debug("client %s: timed out", conn.peer)
+                    self._close(conn)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            self._wake_w.send(b"\0")
+
+    # --- connections ---------------------------------------------------------------------------
+    def _accept(self, now: float) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if len(self.conns) >= self.cap:
+                self._full.warn(now, "%d client connections (open files limit minus a reserve):"
+                                " closing the oldest idle ones to make room", self.cap)
+                if not self._make_room():
+                    return self._pause(now)
+            try:
+                sock, addr = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as e:
+                if e.errno not in OUT_OF_FDS:
+                    log.debug("accept: %s", e)
+                    continue
+                self._out_of_fds.warn(now, "cannot accept connections: %s; closing the oldest "
+                                      "idle ones to make room", e.strerror or e)
+                if not self._make_room():
+                    return self._pause(now)
+                continue
+            self._open(sock, str(addr[0]), now)
+        return None
+
+    def _pause(self, now: float) -> None:
+        """Nothing to close: stop accepting for a moment (a level-triggered listener would spin)."""
+        self._sel.unregister(self.socket)
+        self._resume_at = now + 0.1
+
+    def _make_room(self) -> bool:
+        """Close the oldest connection that never got an answer, else the oldest idle one."""
+        idle = None
+        for conn in self.conns:
+            if conn.busy or conn.working:
+                continue
+            if conn.served == 0:
+                idle = conn
+                break
+            idle = idle or conn
+        if idle is None:
+            return False
+        log.debug("client %s: closed to make room", idle.peer)
+        self._close(idle)
+        return True
+
+    def _open(self, sock: socket.socket, peer: str, now: float) -> None:
+        sock.setblocking(False)
+        web = self.web_config().config
+        if web.tls is not None:
+            try:
+                sock = tls.wrap(sock, web)
+            except OSError as e:
+                log.debug("client %s: %s", peer, e)
+                sock.close()
+                return
+        conn = Connection(sock, peer, web if web.tls is not None else None, now)
+        self.conns[conn] = None
+        self._sync(conn)
+
+    def _close(self, conn: Connection) -> None:
+        if conn.busy:
+            conn.busy = False
+            self.in_progress -= 1
+        if conn.events:
+            self._sel.unregister(conn.sock)
+            conn.events = 0
+        conn.close()
+        self.conns.pop(conn, None)
+
+    def _sync(self, conn: Connection) -> None:
+        want = conn.wanted()
+        if want != conn.events:
+            if not conn.events:
+                self._sel.register(conn.sock, want, conn)
+            elif not want:
+                self._sel.unregister(conn.sock)
+            else:
+                self._sel.modify(conn.sock, want, conn)
+            conn.events = want
+
+    def _ready(self, conn: Connection, now: float) -> None:
+        if conn.handshaking:
+            if not conn.handshake(now):
+                return self._close(conn)
+            if conn.handshaking:
+                return self._sync(conn)
+        if conn.out is not None:
+            done = conn.flush()
+            if done is None:
+                return self._sync(conn)
+            if done is False or self._answered(conn, now):
+                return self._close(conn)
+        elif not conn.read(now):
+            return self._close(conn)
+        self._serve(conn, now)
+        if not conn.closed:
+            self._sync(conn)
+        return None
+
+    # --- requests ------------------------------------------------------------------------------
+    def _serve(self, conn: Connection, now: float) -> None:
+        """Answer the requests buffered on ``conn``, one at a time, while answers go out."""
+        while not conn.closed and conn.out is None and not conn.working and conn.inbuf:
+            try:
+                parsed = framing.parse(conn.inbuf)
+            except framing.BadRequest as e:
+                log.debug("client %s: %s", conn.peer, e)
+                conn.inbuf.clear()
+                return self._send(conn, framing.error(e.status, str(e)), False, True, now)
+            if parsed is None:
+                return None
+            head, used = parsed
+            close = not head.keep_alive or head.has_body
+            del conn.inbuf[:len(conn.inbuf) if close else used]
+            head_only = head.request.method == "HEAD"
+            log.debug("client %s: %s %s", conn.peer, head.request.method, head.target)
+            if self.max_requests and self.in_progress >= self.max_requests:
+                self._send(conn, framing.error(503, f"limit of {self.max_requests} requests in"
+                                               " progress reached, try again later"),
+                           head_only, close, now)
+                continue
+            conn.busy = True
+            self.in_progress += 1
+            web = self.web_config()
+            if self.app.slow(head.request, web):
+                conn.working = True
+                self._jobs.put((conn, head, head_only, close, web))
+                self._start_worker()
+                return None
+            self._send(conn, self._handle(head, web, conn.peer), head_only, close, now)
+        return None
+
+    def _handle(self, head: framing.Head, web: Active, peer: str) -> Response:
+        try:
+            return self.app.handle(head.request, web)
+        except Exception:
+            log.error("client %s: request failed", peer, exc_info=True)
+            return framing.error(500, "internal server error")
+
+    def _send(self, conn: Connection, resp: Response, head_only: bool, close: bool,
+              now: float) -> None:
+        conn.answer(framing.encode(resp, head_only, close), close, now)
+        done = conn.flush()
+        if done is False or (done and self._answered(conn, now)):
+            self._close(conn)
+
+    def _answered(self, conn: Connection, now: float) -> bool:
+        """The answer is written; True if the connection is to be closed now."""
+        if conn.busy:
+            conn.busy = False
+            self.in_progress -= 1
+        conn.answered(now)
+        return conn.close_after
+
+    # --- the worker for bcrypt checks ----------------------------------------------------------
+    def _start_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="http-auth", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            conn, head, head_only, close, web = job
+            self._done.append((conn, self._handle(head, web, conn.peer), head_only, close))
+            self._wake()
+
+    def _finish_slow(self, now: float) -> None:
+        with contextlib.suppress(OSError):  # until drained
+            while self._wake_r.recv(4096):
+                pass
+        while self._done:
+            conn, resp, head_only, close = self._done.popleft()
+            if conn.closed:
+                continue
+            conn.working = False
+            self._send(conn, resp, head_only, close, now)
+            self._serve(conn, now)
+            if not conn.closed:
+                self._sync(conn)

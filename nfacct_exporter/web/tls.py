@@ -1,12 +1,11 @@
 """The web config in force (re-read when its files change, so certificates rotate without a
-restart) and the TLS handshake, run on the connection's own thread with a time limit.
-
-prometheus_client's server handshakes in its accept loop, so one client that connects and stays
-silent stalls every other scrape; here it holds only its own thread, and only so long.
+restart) and the TLS handshake, stepped without blocking so that the server's loop drives any
+number of handshakes at once (each under the server's time limit).
 """
 
 import logging
 import os
+import selectors
 import socket
 import ssl
 import threading
@@ -19,9 +18,6 @@ from nfacct_exporter.config.web import WebConfig, load
 from nfacct_exporter.web.auth import Users
 
 log = logging.getLogger(__name__)
-
-HANDSHAKE_TIMEOUT = 10.0
-
 
 @dataclass(frozen=True)
 class Active:
@@ -94,17 +90,27 @@ def _stamp(files: tuple[str, ...]) -> tuple:
     return tuple(out)
 
 
-def handshake(sock: socket.socket, web: WebConfig, peer: str) -> ssl.SSLSocket | None:
-    """The server side of the handshake, then client_allowed_sans; None (logged) if refused."""
+def wrap(sock: socket.socket, web: WebConfig) -> ssl.SSLSocket:
+    """Server-side TLS over a non-blocking socket; ``handshake_step`` drives the handshake."""
     assert web.tls is not None
-    sock.settimeout(HANDSHAKE_TIMEOUT)
+    return web.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+
+
+def handshake_step(conn: ssl.SSLSocket) -> int:
+    """Advance the handshake: 0 once done, else the selector event it waits for.
+    Raises OSError (ssl.SSLError, resets) if it failed."""
     try:
-        conn = web.tls.wrap_socket(sock, server_side=True)
-    except OSError as e:  # ssl.SSLError, resets and timeouts alike
-        log.debug("TLS handshake with %s failed: %s", peer, e)
-        return None
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        return selectors.EVENT_READ
+    except ssl.SSLWantWriteError:
+        return selectors.EVENT_WRITE
+    return 0
+
+
+def allowed(conn: ssl.SSLSocket, web: WebConfig, peer: str) -> bool:
+    """client_allowed_sans, once the handshake is done (refusals are logged)."""
     if web.allowed_sans and not web.san_allowed(conn.getpeercert() or {}):
         log.info("TLS client %s: certificate has none of client_allowed_sans", peer)
-        conn.close()
-        return None
-    return conn
+        return False
+    return True

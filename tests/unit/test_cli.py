@@ -41,3 +41,11 @@ def test_unknown_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as done:
         cli.main(["nonsense"])
     assert done.value.code == 2
+
+
+def test_web_max_requests() -> None:
+    assert cli.parser().parse_args([]).max_requests == 40
+    assert cli.parser().parse_args(["--web.max-requests", "0"]).max_requests == 0
+    with pytest.raises(SystemExit) as e:
+        cli.parser().parse_args(["--web.max-requests", "-1"])
+    assert e.value.code == 2
