@@ -51,8 +51,9 @@ def metrics(exposition: Callable[[bool], bytes]) -> Route:
     return route
 
 
-def landing_page(req: Request) -> Response:
-    return Response(200, landing.CONTENT_TYPE, landing.PAGE)
+def landing_page(telemetry_path: str = "/metrics") -> Route:
+    body = landing.page(telemetry_path)
+    return lambda req: Response(200, landing.CONTENT_TYPE, body)
 
 
 class App:
@@ -83,6 +84,6 @@ class App:
                         resp.headers + web.config.headers)
 
 
-def default(exposition: Callable[[bool], bytes]) -> App:
-    """The endpoint as the daemon serves it: landing page and metrics."""
-    return App({"/": landing_page, "/metrics": metrics(exposition)})
+def default(exposition: Callable[[bool], bytes], telemetry_path: str = "/metrics") -> App:
+    """The endpoint as the daemon serves it: landing page and metrics (``--web.telemetry-path``)."""
+    return App({"/": landing_page(telemetry_path), telemetry_path: metrics(exposition)})

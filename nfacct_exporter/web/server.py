@@ -51,9 +51,20 @@ class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, host: str, port: int, app: App,
-                 web: WebConfigSource | None = None) -> None:
+                 web: WebConfigSource | None = None, sock: socket.socket | None = None) -> None:
+        """Listen on ``host:port``, or, given ``sock``, on that already bound socket (systemd
+        socket activation: ``host`` and ``port`` are then ignored)."""
         self.app = app
         self.web = web
+        if sock is not None:
+            self.address_family, self._dual = sock.family, False
+            super().__init__(sock.getsockname()[:2], Handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
+            self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+            self.server_activate()
+            return
         self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
         self._dual = host == ""
         try:
