@@ -54,10 +54,10 @@ class Daemon:
         self.current: pipeline.Pipeline | None = None
         self.servers: list[MetricsServer] = []
 
-    def exposition(self, gzipped: bool) -> bytes:
+    def exposition(self, gzipped: bool, openmetrics: bool = False) -> bytes:
         """The current pipeline's exposition (its own metrics include the reload gauges)."""
         assert self.current is not None
-        return self.current.exposition(gzipped)
+        return self.current.exposition(gzipped, openmetrics)
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:

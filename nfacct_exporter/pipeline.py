@@ -33,8 +33,8 @@ class Pipeline:
     prometheus: PrometheusSink
     carbon: CarbonSender | None
 
-    def exposition(self, gzipped: bool = False) -> bytes:
-        return self.prometheus.exposition(gzipped)
+    def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
+        return self.prometheus.exposition(gzipped, openmetrics)
 
     def start(self) -> None:
         """First poll synchronously (so /metrics has data once we listen), then the threads."""

@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 from nfacct_exporter.web import landing
 from nfacct_exporter.web.auth import credentials
-from nfacct_exporter.web.negotiation import wants_gzip
+from nfacct_exporter.web.negotiation import wants_gzip, wants_openmetrics
 from nfacct_exporter.web.tls import Active
 
 TEXT = "text/plain; charset=utf-8"
@@ -42,12 +43,15 @@ class Response:
 Route = Callable[[Request], Response]
 
 
-def metrics(exposition: Callable[[bool], bytes]) -> Route:
-    """``/metrics``: the cached exposition, gzipped when the client prefers it (q-values)."""
+def metrics(exposition: Callable[[bool, bool], bytes]) -> Route:
+    """``/metrics``: the cached exposition, gzipped when the client prefers it, in OpenMetrics
+    when its ``Accept`` prefers that (q-values both)."""
     def route(req: Request) -> Response:
         gz = wants_gzip(req.header("Accept-Encoding"))
+        om = wants_openmetrics(req.header("Accept"))
         extra = (("Content-Encoding", "gzip"),) if gz else ()
-        return Response(200, CONTENT_TYPE_PLAIN_0_0_4, exposition(gz), extra)
+        kind = OPENMETRICS if om else CONTENT_TYPE_PLAIN_0_0_4
+        return Response(200, kind, exposition(gz, om), extra)
     return route
 
 
@@ -84,6 +88,6 @@ class App:
                         resp.headers + web.config.headers)
 
 
-def default(exposition: Callable[[bool], bytes], telemetry_path: str = "/metrics") -> App:
+def default(exposition: Callable[[bool, bool], bytes], telemetry_path: str = "/metrics") -> App:
     """The endpoint as the daemon serves it: landing page and metrics (``--web.telemetry-path``)."""
     return App({"/": landing_page(telemetry_path), telemetry_path: metrics(exposition)})

@@ -8,7 +8,7 @@ from nfacct_exporter.web.tls import PLAIN, Active
 
 
 def test_routes_404_and_405() -> None:
-    app = default(lambda gz: b"gz" if gz else b"plain")
+    app = default(lambda gz, om=False: b"gz" if gz else b"plain")
     assert app.handle(Request("GET", "/metrics"), PLAIN).body == b"plain"
     got = app.handle(Request("GET", "/metrics", headers={"accept-encoding": "gzip"}), PLAIN)
     assert got.body == b"gz" and ("Content-Encoding", "gzip") in got.headers
