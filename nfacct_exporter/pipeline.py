@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from nfacct_exporter import config, instrumentation
+from nfacct_exporter import config, instrumentation, selection
 from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
@@ -17,6 +17,7 @@ from nfacct_exporter.sinks.prometheus.exposition import PrometheusSink
 from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
 from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
 from nfacct_exporter.sinks.prometheus.nft import NftRenderer
+from nfacct_exporter.snapshot import Snapshot
 from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.following import Reopening
 from nfacct_exporter.sources.nfacct import NfacctSource
@@ -92,11 +93,16 @@ def build(cfg: config.Config) -> Pipeline:
         g = cfg.graphite
         carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
         lines = [NfacctLines(g, cfg.labels), NflogLines(g), NftLines(g)]
-        publish.append(lambda snap: carbon.submit(  # every source's lines: one chunk per poll
-            b"".join(part.chunk(snap) for part in lines)))
-    prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
+        exported = selection.snapshots(cfg.labels)  # label rules' drop/keep
+
+        def send(snap: Snapshot) -> None:  # every source's lines: one chunk per poll
+            snap = exported(snap)
+            carbon.submit(b"".join(part.chunk(snap) for part in lines))
+        publish.append(send)
+    prom = PrometheusSink({"nfacct": selection.renderer(cfg.labels,
+                                                        NfacctRenderer(cfg.labels).render),
                            "nflog": NflogRenderer().render,
-                           "nft": NftRenderer(cfg.labels).render})
+                           "nft": selection.renderer(cfg.labels, NftRenderer(cfg.labels).render)})
     prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)
     poller.publish = [prom.publish, *publish]
     return Pipeline(cfg, poller, prom, carbon)
