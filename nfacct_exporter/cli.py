@@ -8,6 +8,7 @@ import sys
 from nfacct_exporter import config, logs, systemd, tuning, version
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
+from nfacct_exporter.migrate import command as migrate
 from nfacct_exporter.problems import netlink_problem
 from nfacct_exporter.provision import command as counters
 from nfacct_exporter.web.tls import WebConfigSource
@@ -20,6 +21,7 @@ USAGE = """\
                        [--check]
        %(prog)s check [--config.file FILE] [--web.config.file FILE]
        %(prog)s counters {create,rules} --config FILE [...]
+       %(prog)s migrate ULOGD.CONF
        %(prog)s --version"""
 DESCRIPTION = """\
 Export Linux netfilter accounting to Prometheus and Graphite. The daemon reads every NFACCT
@@ -37,6 +39,7 @@ commands:
                    (the same as --check)
   counters create  create the NFACCT objects the configuration declares (idempotent)
   counters rules   print iptables / ip6tables / nft rules feeding them
+  migrate FILE     print the configuration equivalent to a ulogd2 ulogd.conf
   'nfacct-exporter COMMAND --help' describes each command.
 
 exit codes:
@@ -82,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     _file_flags(check_parser, argparse.SUPPRESS)  # given before the command, they still count
     check_parser.set_defaults(run=check)
     counters.add_parser(commands)
+    migrate.add_parser(commands)
     return p
 
 
