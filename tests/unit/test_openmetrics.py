@@ -85,3 +85,15 @@ def test_openmetrics_converted_once_per_poll_and_gzipped() -> None:
     again = s.exposition(openmetrics=True).decode()
     assert "nfacct_packets_total{" in again and 'name="ipv4.http",family="ipv4",app="http"} 20' \
         in again
+
+
+def test_conversion_touches_only_counter_headers() -> None:
+    from nfacct_exporter.sinks.prometheus.openmetrics import from_text
+    body = (b"# HELP a_total Help.\n# TYPE a_total counter\n"
+            b'a_total{name="x\\n# TYPE b_total counter"} 1\n'
+            b"# HELP g_total A gauge.\n# TYPE g_total gauge\ng_total 2\n"
+            b"# TYPE c_total counter\nc_total 3\n")
+    assert from_text(body) == (b"# HELP a Help.\n# TYPE a counter\n"
+                               b'a_total{name="x\\n# TYPE b_total counter"} 1\n'
+                               b"# HELP g_total A gauge.\n# TYPE g_total gauge\ng_total 2\n"
+                               b"# TYPE c counter\nc_total 3\n")
