@@ -32,6 +32,19 @@ def run(*argv: str, timeout: float = 60, **extra: str) -> subprocess.CompletedPr
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
 
 
+def running(command: str) -> list[str]:
+    """PIDs whose command line runs ``command`` (read from /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command.encode() in argv[:2]:
+            found.append(proc.name)
+    return found
+
+
 @pytest.fixture(scope="module")
 def installed() -> dict:
     started = time.monotonic()
@@ -78,6 +91,7 @@ def test_installed_files_and_commands(installed: dict) -> None:
     assert r.returncode == 0 and "nfacct-exporter" not in r.stderr, r.stderr
     assert "ExecStart=/usr/bin/nfacct-exporter " in UNIT.read_text()
     assert WANTS.is_symlink()  # enabled on installation, as Debian's exporters are
+    assert not running("/usr/bin/nfacct-exporter")  # PID 1 is not systemd here: not started
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "nfacct-exporter").stdout
     assert "/etc/nfacct-exporter/config.yaml" in conffiles
     assert "/etc/default/nfacct-exporter" in conffiles

@@ -80,6 +80,7 @@ stack=ct1:NFCT,emu1:LOGEMU
 pollinterval=5
 zerocounter=0
 colour=blue
+network_namespace_path=/run/netns/blue
 [graphite1]
 host=carbon.example
 port=carbon
@@ -94,6 +95,7 @@ seq_global=1
     code, out, err = migrate(tmp_path, text, capsys)
     doc = valid(out)
     assert code == 0 and doc["graphite"]["mode"] == "total" and doc["graphite"]["port"] == 2003
+    assert doc["netns"] == "/run/netns/blue" and doc["pollinterval"] == 5
     assert doc["nflog"] == [{"group": 4, "verdict": "log", "rcvbuf": 217088, "qtimeout": 0.5}]
     text = "\n".join(err)
     for what in ("[acct1] colour=blue", "[graphite1] port=carbon", "x1:JSON: not carried",
