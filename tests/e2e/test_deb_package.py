@@ -87,8 +87,9 @@ def test_installed_files_and_commands(installed: dict) -> None:
         r = run("nfacct-exporter", *argv, "--config.file", "/etc/nfacct-exporter/config.yaml")
         assert r.returncode == 0, r.stderr
         assert "configuration OK" in r.stdout
-    r = run("systemd-analyze", "verify", "--recursive-errors=no", "--man=no", str(UNIT))
-    assert r.returncode == 0 and "nfacct-exporter" not in r.stderr, r.stderr
+    for unit in (UNIT, UNIT.with_suffix(".socket")):
+        r = run("systemd-analyze", "verify", "--recursive-errors=no", "--man=no", str(unit))
+        assert r.returncode == 0 and "nfacct-exporter" not in r.stderr, r.stderr
     assert "ExecStart=/usr/bin/nfacct-exporter " in UNIT.read_text()
     assert WANTS.is_symlink()  # enabled on installation, as Debian's exporters are
     assert not running("/usr/bin/nfacct-exporter")  # PID 1 is not systemd here: not started
