@@ -8,7 +8,7 @@ APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct c
             graphite-carbon graphite-web prometheus curl openssl systemd \
             chromium fonts-dejavu-core
 
-.PHONY: deps test lint demo bench clean
+.PHONY: deps test lint demo bench clean deb
 
 .deps-apt: Makefile
 	apt-get update -qq
@@ -46,6 +46,11 @@ bench: deps
 	$(PY) bench/nflog_rate.py
 	$(PY) bench/graphite_delivery.py
 	$(PY) bench/namespaces_poll.py
+
+# dist/nfacct-exporter_<version>_<arch>.deb: a venv under /opt/nfacct-exporter for Debian's
+# python3, from PyPI (network needed; downloads cached in .cache/pip); packaging/deb/build.sh
+deb: .deps-apt
+	bash packaging/deb/build.sh
 
 clean:
 	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules build/test-artifacts

@@ -1,3 +1,3 @@
 """nfacct-exporter: netfilter accounting (NFACCT) and NFLOG counts for Prometheus and Graphite."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place: pyproject.toml reads it (dynamic version)

@@ -5,21 +5,25 @@ import argparse
 import logging
 import sys
 
-from nfacct_exporter import __version__, config, tuning
+from nfacct_exporter import config, logs, systemd, tuning, version
 from nfacct_exporter.config import web as webconfig
 from nfacct_exporter.daemon import Daemon, StartupFailed
 from nfacct_exporter.doctor import cli as doctor
+from nfacct_exporter.migrate import command as migrate
 from nfacct_exporter.problems import netlink_problem
 from nfacct_exporter.provision import command as counters
 from nfacct_exporter.web.tls import WebConfigSource
 
 PROG = "nfacct-exporter"
 USAGE = """\
-%(prog)s [--config FILE] [--web.listen-address HOST:PORT] [--web.config.file FILE]
-                       [--log.level LEVEL] [--check]
-       %(prog)s check [--config FILE] [--web.config.file FILE]
+%(prog)s [--config.file FILE] [--web.listen-address HOST:PORT ...]
+                       [--web.systemd-socket] [--web.telemetry-path PATH]
+                       [--web.config.file FILE] [--log.level LEVEL] [--log.format FORMAT]
+                       [--check]
+       %(prog)s check [--config.file FILE] [--web.config.file FILE]
        %(prog)s counters {create,rules} --config FILE [...]
        %(prog)s doctor [--config FILE] [--format text|json]
+       %(prog)s migrate ULOGD.CONF
        %(prog)s --version"""
 DESCRIPTION = """\
 Export Linux netfilter accounting to Prometheus and Graphite. The daemon reads every NFACCT
@@ -39,6 +43,7 @@ commands:
   counters rules   print iptables / ip6tables / nft rules feeding them
   doctor           say why counters stay at 0: each finding names the object, group or file
                    and the fix (exit 0: nothing found, 1: findings)
+  migrate FILE     print the configuration equivalent to a ulogd2 ulogd.conf
   'nfacct-exporter COMMAND --help' describes each command.
 
 exit codes:
@@ -55,18 +60,28 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _file_flags(p, None)
     p.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT",
+                   action="append",
                    help="listen here instead of prometheus.listen (default "
-                        f"{config.DEFAULT_LISTEN}; :PORT means every address)")
+                        f"{config.DEFAULT_LISTEN}; :PORT means every address); repeat it to "
+                        "listen on several addresses")
     p.add_argument("--web.max-requests", dest="max_requests", type=_count, default=40,
                    metavar="N", help="requests in progress at once; more get 503 at once "
                                      "(default 40, 0 = no limit)")
+    p.add_argument("--web.systemd-socket", dest="systemd_socket", action="store_true",
+                   help="serve on the sockets systemd passes (socket activation) instead of "
+                        "listening on addresses")
+    p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics",
+                   metavar="PATH", help="path under which to expose metrics (default /metrics)")
     p.add_argument("--log.level", dest="log_level", default="info", metavar="LEVEL",
-                   choices=["debug", "info", "warning", "error"],
-                   help="debug, info (default), warning or error; logs go to stderr")
+                   choices=list(logs.LEVELS),
+                   help="debug, info (default), warn or error; logs go to stderr")
+    p.add_argument("--log.format", dest="log_format", default="logfmt", metavar="FORMAT",
+                   choices=logs.FORMATS, help="logfmt (default) or json")
     p.add_argument("--check", action="store_true",
                    help="validate the configuration and the web configuration, then exit "
                         "(the check command)")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="print version, revision, build and Python information, then exit")
     p.set_defaults(run=_default)
     commands = p.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS,
                                 prog=PROG)
@@ -78,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     check_parser.set_defaults(run=check)
     counters.add_parser(commands)
     doctor.add_parser(commands)
+    migrate.add_parser(commands)
     return p
 
 
@@ -87,8 +103,16 @@ def _count(text: str) -> int:
     return int(text)
 
 
+class _Version(argparse.Action):
+    """``--version`` as Prometheus' ``version.Print`` (git asked only when it is given)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version.text(), end="")
+        parser.exit(0)
+
+
 def _file_flags(p: argparse.ArgumentParser, default: object) -> None:
-    p.add_argument("--config", metavar="FILE", default=default,
+    p.add_argument("--config.file", "--config", dest="config", metavar="FILE", default=default,
                    help="YAML configuration (optional: every key has a default)")
     p.add_argument("--web.config.file", dest="web_config", metavar="FILE", default=default,
                    help="TLS, basic auth and HTTP headers, in the Prometheus exporter-toolkit "
@@ -97,8 +121,7 @@ def _file_flags(p: argparse.ArgumentParser, default: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level, args.log_format)
     return args.run(args)
 
 
@@ -120,13 +143,16 @@ def load(args: argparse.Namespace) -> tuple[config.Config, webconfig.WebConfig |
     problems = []
     try:
         cfg = config.load(args.config)
-        if args.listen is not None:
+        for listen in args.listen or ():
             try:
-                config.parse_listen(args.listen)
+                config.parse_listen(listen)
             except Exception:
                 raise config.ConfigError(
-                    f"--web.listen-address = {args.listen!r}: expected HOST:PORT, :PORT or "
+                    f"--web.listen-address = {listen!r}: expected HOST:PORT, :PORT or "
                     "[IPV6]:PORT") from None
+        if not getattr(args, "telemetry_path", "/").startswith("/"):
+            raise config.ConfigError(
+                f"--web.telemetry-path = {args.telemetry_path!r}: must start with /")
     except config.ConfigError as e:
         problems += str(e).splitlines()
     try:
@@ -158,7 +184,14 @@ def daemon(args: argparse.Namespace) -> int:
         return e.report()
     tuning.for_daemon()  # before any thread starts
     source = WebConfigSource(web, logging.getLogger("nfacct_exporter.web")) if web else None
-    running = Daemon(cfg, args.listen, source, lambda e, c: netlink_problem(e, c.netns),
+    sockets = systemd.listen_sockets() if args.systemd_socket else None
+    if args.systemd_socket and not sockets:
+        print(f"{PROG}: --web.systemd-socket: systemd passed no socket (LISTEN_FDS/LISTEN_PID "
+              "unset: start it through its .socket unit)", file=sys.stderr)
+        return 1
+    running = Daemon(cfg, tuple(args.listen or ()), source,
+                     lambda e, c: netlink_problem(e, c.netns),
+                     telemetry_path=args.telemetry_path, sockets=sockets,
                      max_requests=args.max_requests)
     try:
         running.start()

@@ -9,6 +9,7 @@ pipeline's own-metrics registry) say how the last attempt went.
 
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable
 
@@ -34,25 +35,31 @@ class ReloadFailed(Exception):
 
 
 class Daemon:
-    def __init__(self, cfg: config.Config, listen_override: str | None,
+    def __init__(self, cfg: config.Config, listen_override: str | tuple[str, ...] | None,
                  web: WebConfigSource | None,
                  problem: Callable[[OSError, config.Config], str],
-                 notifier: Notifier | None = None, max_requests: int = 40) -> None:
+                 notifier: Notifier | None = None, telemetry_path: str = "/metrics",
+                 sockets: list[socket.socket] | None = None, max_requests: int = 40) -> None:
         self.cfg = cfg
-        self.listen_override = listen_override  # --web.listen-address wins over the config
-        self.listen = listen_override or cfg.listen
+        if isinstance(listen_override, str):
+            listen_override = (listen_override,)
+        # --web.listen-address (repeatable) wins over the config; systemd's sockets over both
+        self.listen_override = listen_override or None
+        self.listen = self.listen_override or (cfg.listen,)
+        self.sockets = sockets or []
+        self.telemetry_path = telemetry_path
         self.web = web
         self.problem = problem  # OSError from the kernel → one line for the operator
         self.notifier = notifier or Notifier()
         self.reload_state = ReloadState()
         self.current: pipeline.Pipeline | None = None
-        self.server: MetricsServer | None = None
+        self.servers: list[MetricsServer] = []
         self.max_requests = max_requests  # --web.max-requests (0: no limit)
 
-    def exposition(self, gzipped: bool) -> bytes:
+    def exposition(self, gzipped: bool, openmetrics: bool = False) -> bytes:
         """The current pipeline's exposition (its own metrics include the reload gauges)."""
         assert self.current is not None
-        return self.current.exposition(gzipped)
+        return self.current.exposition(gzipped, openmetrics)
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -69,13 +76,14 @@ class Daemon:
         except OSError as e:
             raise StartupFailed(self.problem(e, self.cfg)) from None
         try:
-            self.server = self._listen(self.listen)
+            self.servers = self._listen(self.listen)
         except ReloadFailed as e:
             self.current.stop(grace=0)
             raise StartupFailed(str(e)) from None
         self._start_pipeline(self.current)
-        self.server.start()
-        log.info("listening on %s%s, polling every %gs%s", self.listen,
+        for server in self.servers:
+            server.start()
+        log.info("listening on %s%s, polling every %gs%s", self._where(),
                  " (TLS)" if self.web and self.web.config.tls else "", self.cfg.pollinterval,
                  f", graphite {self.cfg.graphite.host}:{self.cfg.graphite.port}"
                  if self.cfg.graphite else "")
@@ -83,7 +91,7 @@ class Daemon:
 
     def serve(self) -> int:
         """Until SIGTERM/SIGINT, reloading on SIGHUP; returns the process exit code."""
-        assert self.server is not None and self.current is not None
+        assert self.servers and self.current is not None
         code = 0
         while signal.sigwait(SIGNALS) == signal.SIGHUP:
             if not self.reload():
@@ -91,21 +99,41 @@ class Daemon:
                 break
         log.info("shutting down")
         self.notifier.stopping()
-        self.server.shutdown()
-        self.server.server_close()
+        self._close(self.servers)
         if code == 0:
             self.current.stop()
         self.notifier.close()
         return code
 
-    def _listen(self, listen: str) -> MetricsServer:
-        host, port = config.parse_listen(listen)
-        try:
-            pages = status_page.routes(self._status_sink)
-            return MetricsServer(host, port, app.default(self.exposition, pages), self.web,
-                                 self.max_requests)
-        except OSError as e:
-            raise ReloadFailed(f"cannot listen on {listen}: {e.strerror or e}") from None
+    def _listen(self, listen: tuple[str, ...]) -> list[MetricsServer]:
+        """One server per address, or per socket systemd passed; all or none."""
+        routes = app.default(self.exposition,
+                             status_page.routes(self._status_sink, self.telemetry_path),
+                             self.telemetry_path)
+        if self.sockets:
+            return [MetricsServer("", 0, routes, self.web, self.max_requests, listener=s)
+                    for s in self.sockets]
+        servers: list[MetricsServer] = []
+        for address in listen:
+            host, port = config.parse_listen(address)
+            try:
+                servers.append(MetricsServer(host, port, routes, self.web, self.max_requests))
+            except OSError as e:
+                for s in servers:
+                    s.server_close()
+                raise ReloadFailed(f"cannot listen on {address}: {e.strerror or e}") from None
+        return servers
+
+    @staticmethod
+    def _close(servers: list[MetricsServer]) -> None:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+    def _where(self) -> str:
+        if self.sockets:
+            return "the systemd socket" + ("s" if len(self.sockets) > 1 else "")
+        return ", ".join(self.listen)
 
     def _status_sink(self) -> StatusSink:
         assert self.current is not None
@@ -129,7 +157,7 @@ class Daemon:
 
     def _status(self) -> str:
         tls = " (TLS)" if self.web and self.web.config.tls else ""
-        return f"serving {self.listen}{tls}, polling every {self.cfg.pollinterval:g}s"
+        return f"serving {self._where()}{tls}, polling every {self.cfg.pollinterval:g}s"
 
     # --- reload --------------------------------------------------------------------------------
     def reload(self) -> bool:
@@ -162,23 +190,22 @@ class Daemon:
                 web = webconfig.load(self.web.config.path)
             except config.ConfigError as e:
                 raise ReloadFailed(str(e).replace("\n", "; ")) from None
-        listen = self.listen_override or cfg.listen
-        server = self._listen(listen) if listen != self.listen else None
+        listen = self.listen_override or (cfg.listen,)
+        servers = self._listen(listen) if listen != self.listen and not self.sockets else None
         try:
             self._replace_pipeline(cfg)
         except BaseException:
-            if server is not None:
-                server.server_close()
+            for s in servers or []:
+                s.server_close()
             raise
         self.cfg = cfg
         if web is not None and self.web is not None:
             self.web.replace(web)
-        if server is not None:
-            assert self.server is not None
-            old, self.server, self.listen = self.server, server, listen
-            server.start()
-            old.shutdown()
-            old.server_close()
+        if servers is not None:
+            old, self.servers, self.listen = self.servers, servers, listen
+            for s in servers:
+                s.start()
+            self._close(old)
 
     def _replace_pipeline(self, cfg: config.Config) -> None:
         """New pipeline first; if the kernel refuses (e.g. an NFLOG group only one socket may

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, Info, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from nfacct_exporter import __version__
+from nfacct_exporter import __version__, version
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.snapshot import Reading, Snapshot
@@ -196,6 +196,7 @@ def registry(poller: Poller, carbon: CarbonSender | None,
     reg = CollectorRegistry()
     reg.register(ExporterCollector(poller, carbon, snapshot))
     Info("nfacct_exporter_build", "Version of nfacct-exporter and of Python running it.",
-         registry=reg).info({"version": __version__, "python": platform.python_version()})
+         registry=reg).info({"version": __version__, "revision": version.info()["revision"],
+                                 "python": platform.python_version()})
     ProcessCollector(registry=reg)
     return reg

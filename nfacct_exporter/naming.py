@@ -11,6 +11,10 @@ Label rules speak three dialects, first match wins:
   ``labels: {family: ipv4, app: "$1"}`` templates (``$1``, ``${1}``, ``${name}``);
 * positional: ``parts: [family, app]`` names the dot-separated parts of names with exactly that
   many parts (``null`` skips a part).
+
+A rule's ``action`` (graphite_exporter's) is ``map`` (the default), ``drop`` (names it matches are
+not exported) or ``keep`` (exported; once any rule keeps, names no rule matches are dropped).
+``Selection`` decides per name, once.
 """
 
 import re
@@ -30,6 +34,7 @@ class LabelRule:
 
     regex: re.Pattern[str]
     templates: tuple[tuple[str, str], ...]  # (label name, template)
+    action: str = "map"  # map, keep or drop
 
     def apply(self, name: str) -> dict[str, str] | None:
         m = self.regex.search(name)
@@ -93,6 +98,31 @@ def map_labels(rules: tuple[LabelRule, ...], name: str) -> dict[str, str]:
         if labels is not None:
             return {k: v for k, v in labels.items() if v != ""}
     return {}
+
+
+class Selection:
+    """Whether a name is exported under the rules' ``drop``/``keep`` actions, decided once per
+    name (a dict lookup per poll, no regex). ``active`` is False when every rule maps."""
+
+    def __init__(self, rules: tuple[LabelRule, ...]) -> None:
+        self.rules = rules
+        self.active = any(r.action != "map" for r in rules)
+        self._allowlist = any(r.action == "keep" for r in rules)
+        self._exported: dict[str, bool] = {}
+
+    def exported(self, name: str) -> bool:
+        got = self._exported.get(name)
+        if got is None:
+            if len(self._exported) > CACHE_MAX:
+                self._exported.clear()
+            got = self._exported[name] = self._decide(name)
+        return got
+
+    def _decide(self, name: str) -> bool:
+        for rule in self.rules:
+            if rule.regex.search(name) is not None:
+                return rule.action != "drop"
+        return not self._allowlist
 
 
 # --- Prometheus text exposition -------------------------------------------------------------

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from nfacct_exporter import config, instrumentation
+from nfacct_exporter import config, instrumentation, selection
 from nfacct_exporter.config import namespaces
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
@@ -20,6 +20,7 @@ from nfacct_exporter.sinks.prometheus.nfacct import NfacctRenderer
 from nfacct_exporter.sinks.prometheus.nflog import NflogRenderer
 from nfacct_exporter.sinks.prometheus.nft import NftRenderer
 from nfacct_exporter.sinks.status import StatusSink
+from nfacct_exporter.snapshot import Snapshot
 from nfacct_exporter.sources import Source
 from nfacct_exporter.sources.conntrack import ConntrackSource
 from nfacct_exporter.sources.following import Reopening
@@ -38,8 +39,8 @@ class Pipeline:
     carbon: CarbonSender | None
     status: StatusSink
 
-    def exposition(self, gzipped: bool = False) -> bytes:
-        return self.prometheus.exposition(gzipped)
+    def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
+        return self.prometheus.exposition(gzipped, openmetrics)
 
     def start(self) -> None:
         """First poll synchronously (so /metrics has data once we listen), then the threads."""
@@ -101,11 +102,16 @@ def build(cfg: config.Config) -> Pipeline:
         lines = [NfacctLines(g, cfg.labels), NflogLines(g), NftLines(g)]
         if cfg.conntrack:
             lines.append(ConntrackLines(g, cfg.conntrack.per_cpu))
-        publish.append(lambda snap: carbon.submit(  # every source's lines: one chunk per poll
-            b"".join(part.chunk(snap) for part in lines)))
-    prom = PrometheusSink({"nfacct": NfacctRenderer(cfg.labels).render,
+        exported = selection.snapshots(cfg.labels)  # label rules' drop/keep
+
+        def send(snap: Snapshot) -> None:  # every source's lines: one chunk per poll
+            snap = exported(snap)
+            carbon.submit(b"".join(part.chunk(snap) for part in lines))
+        publish.append(send)
+    prom = PrometheusSink({"nfacct": selection.renderer(cfg.labels,
+                                                        NfacctRenderer(cfg.labels).render),
                            "nflog": NflogRenderer().render,
-                           "nft": NftRenderer(cfg.labels).render,
+                           "nft": selection.renderer(cfg.labels, NftRenderer(cfg.labels).render),
                            "conntrack": ConntrackRenderer(
                                cfg.conntrack.per_cpu if cfg.conntrack else False).render})
     prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)

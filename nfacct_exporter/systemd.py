@@ -105,3 +105,23 @@ def _watchdog_usec(env: Mapping[str, str]) -> int:
     except ValueError:
         return 0
     return max(usec, 0)
+
+
+SD_LISTEN_FDS_START = 3
+
+
+def listen_sockets(environ: Mapping[str, str] | None = None) -> list[socket.socket]:
+    """The listening sockets systemd passed (socket activation: ``LISTEN_FDS`` fds from fd 3,
+    meant for us when ``LISTEN_PID`` is our pid); [] when there are none."""
+    env = os.environ if environ is None else environ
+    try:
+        if int(env.get("LISTEN_PID", "0")) != os.getpid():
+            return []
+        count = int(env.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return []
+    socks = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + max(count, 0)):
+        os.set_inheritable(fd, False)
+        socks.append(socket.socket(fileno=fd))
+    return socks

@@ -1,5 +1,7 @@
-"""The ``labels:`` section: rules that turn object names into Prometheus labels."""
+"""The ``labels:`` section: rules that turn object names into Prometheus labels, or drop or
+keep names (``action``)."""
 
+import dataclasses
 import re
 from typing import Any
 
@@ -8,7 +10,7 @@ from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, ch
 
 _RESERVED = {"name": "the exact object name", "netns": "the network namespace"}
 _SPEC = {"match": string, "match_type": choice("glob", "regex"), "labels": anything,
-         "parts": anything}
+         "parts": anything, "action": choice("map", "keep", "drop")}
 
 
 def parse(r: Reader, data: Any) -> tuple[naming.LabelRule, ...]:
@@ -38,6 +40,22 @@ def _names(names: list[Any]) -> None:
 
 
 def _rule(got: dict) -> naming.LabelRule:
+    action = got.pop("action", "map")
+    if action == "map":
+        return _mapping(got)
+    if "match" not in got or "parts" in got:
+        raise Invalid(f"action {action!r} needs 'match' (and no 'parts')")
+    if action == "drop" and "labels" in got:
+        raise Invalid("a dropped name has no labels: remove 'labels'")
+    if "labels" in got:
+        return dataclasses.replace(_mapping(got), action=action)
+    glob = got.get("match_type", "glob") == "glob"  # graphite_exporter's default
+    rule = naming.regex_rule(naming.glob_to_regex(got["match"]) if glob else got["match"])
+    _names([k for k, _ in rule.templates])  # a kept regex's named groups are labels
+    return dataclasses.replace(rule, action=action)
+
+
+def _mapping(got: dict) -> naming.LabelRule:
     if "parts" in got:
         if set(got) != {"parts"}:
             raise Invalid("'parts' stands alone (no match, match_type or labels)")

@@ -44,7 +44,8 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     show = sub.add_parser("rules", help="print iptables-restore / ip6tables-restore / nft rules",
                           description="Print firewall rules feeding the declared counters.")
     for s in (make, show):
-        s.add_argument("--config", metavar="FILE", required=True, help="YAML configuration")
+        s.add_argument("--config.file", "--config", dest="config", metavar="FILE", required=True,
+                       help="YAML configuration")
     make.add_argument("--netns", metavar="NS",
                       help="create them in this network namespace (default: the config's)")
     show.add_argument("--format", choices=rules.FORMATS, default="iptables",

@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
 from nfacct_exporter.web.auth import credentials
-from nfacct_exporter.web.negotiation import wants_gzip
+from nfacct_exporter.web.negotiation import wants_gzip, wants_openmetrics
 from nfacct_exporter.web.tls import Active
 
 TEXT = "text/plain; charset=utf-8"
@@ -41,12 +42,15 @@ class Response:
 Route = Callable[[Request], Response]
 
 
-def metrics(exposition: Callable[[bool], bytes]) -> Route:
-    """``/metrics``: the cached exposition, gzipped when the client prefers it (q-values)."""
+def metrics(exposition: Callable[[bool, bool], bytes]) -> Route:
+    """``/metrics``: the cached exposition, gzipped when the client prefers it, in OpenMetrics
+    when its ``Accept`` prefers that (q-values both)."""
     def route(req: Request) -> Response:
         gz = wants_gzip(req.header("Accept-Encoding"))
+        om = wants_openmetrics(req.header("Accept"))
         extra = (("Content-Encoding", "gzip"),) if gz else ()
-        return Response(200, CONTENT_TYPE_PLAIN_0_0_4, exposition(gz), extra)
+        kind = OPENMETRICS if om else CONTENT_TYPE_PLAIN_0_0_4
+        return Response(200, kind, exposition(gz, om), extra)
     return route
 
 
@@ -86,6 +90,8 @@ class App:
                         resp.headers + web.config.headers)
 
 
-def default(exposition: Callable[[bool], bytes], pages: Mapping[str, Route]) -> App:
-    """The endpoint as the daemon serves it: metrics and the pages (``web.status_page``)."""
-    return App({"/metrics": metrics(exposition), **pages})
+def default(exposition: Callable[[bool, bool], bytes], pages: Mapping[str, Route],
+            telemetry_path: str = "/metrics") -> App:
+    """The endpoint as the daemon serves it: the metrics at ``telemetry_path``
+    (``--web.telemetry-path``) and the pages (``web.status_page``)."""
+    return App({telemetry_path: metrics(exposition), **pages})

@@ -179,8 +179,9 @@ def health(h: dict[str, Any]) -> str:
     return "".join(f'<dt>{_e(k)}</dt><dd class="{c}">{_e(v)}</dd>' for k, v, c in items)
 
 
-def render(sink: StatusSink, query: Query) -> bytes:
-    """The whole page for ``query``, from the same view as ``/api/status``."""
+def render(sink: StatusSink, query: Query, metrics: str = "/metrics") -> bytes:
+    """The whole page for ``query``, from the same view as ``/api/status``; ``metrics`` is the
+    telemetry path the page links to."""
     v = sink.view(query)
     c = v["counters"]
     return _TEMPLATE.substitute(
@@ -188,6 +189,7 @@ def render(sink: StatusSink, query: Query) -> bytes:
         count=_e(f"{c['matched']} of {c['total']}"), q=_e(query.q), sort=_e(query.sort),
         order=_e(query.order), head=head(query), rows=rows(c["items"]),
         pager=pager(c, query), nflog=nflog(v["nflog"]["top"]), version=_e(__version__),
+        metrics=_e(metrics),
     ).encode("utf-8")
 
 
@@ -199,11 +201,11 @@ def _answer(req: Request, content_type: str, body: bytes) -> Response:
     return Response(200, content_type, body, SECURITY)
 
 
-def routes(sink: Callable[[], StatusSink]) -> dict[str, Route]:
+def routes(sink: Callable[[], StatusSink], metrics: str = "/metrics") -> dict[str, Route]:
     """``/``, ``/api/status`` and the page's assets, answered from the sink ``sink()`` returns
-    (the current pipeline's: the server outlives pipelines)."""
+    (the current pipeline's: the server outlives pipelines); the page links to ``metrics``."""
     def page(req: Request) -> Response:
-        return _answer(req, HTML, render(sink(), parse(req.query)))
+        return _answer(req, HTML, render(sink(), parse(req.query), metrics))
 
     def api(req: Request) -> Response:
         return _answer(req, JSON, sink().json(parse(req.query)))

@@ -11,6 +11,13 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 
 const PRELUDE = `import type { Dashboard } from "@grafana/schema";
+// what Grafana's "Export for sharing externally" adds (grafana.com import): __inputs, __requires
+type Shared = {
+  __inputs?: Array<{ name: string; label: string; description?: string; type: "datasource";
+                     pluginId: string; pluginName: string }>;
+  __requires?: Array<{ type: "grafana" | "datasource" | "panel"; id: string; name: string;
+                       version: string }>;
+};
 type Json<T> = T extends string ? (string extends T ? string : \`\${T}\`)
   : T extends number | boolean | null | undefined ? T
   : T extends Array<infer U> ? Array<Json<U>>
@@ -23,7 +30,7 @@ try {
     const json = fs.readFileSync(f, "utf8");
     JSON.parse(json);
     const ts = path.join(dir, `d${i}_${path.basename(f, ".json").replace(/\W/g, "_")}.ts`);
-    fs.writeFileSync(ts, `// ${f}\n${PRELUDE}export const d: Json<Dashboard> = ${json};\n`);
+    fs.writeFileSync(ts, `// ${f}\n${PRELUDE}export const d: Json<Dashboard> & Shared = ${json};\n`);
     return ts;
   });
   const r = spawnSync(path.join(here, "node_modules/.bin/tsc"),

@@ -45,6 +45,7 @@ CONFIG = """\
 pollinterval: 0.5
 labels:
   - match: '^(?P<family>ipv[46])\\.(?P<app>[^.]+)$'
+nft_counters: true
 graphite:
   host: 127.0.0.1
   port: {port}
@@ -59,6 +60,8 @@ counters:
     match: {{family: ipv6, protocol: udp, port: 31080}}
   - name: ipv4.dns
     match: {{family: ipv4, protocol: udp, dport: 31053}}
+  - name: ipv4.quota
+    quota: {{bytes: 1000000000}}
 """
 LOG = "-p udp --dport {port} -j NFLOG --nflog-group {group} --nflog-prefix '{prefix}'"
 NFLOG_RULES = "\n".join([
@@ -83,6 +86,7 @@ def setup_host(ns, tmp_path: Path, carbon_port: int) -> Path:  # noqa: ANN001
         (tmp_path / fmt).write_text(rules)
         ns.sh(f"{fmt}-restore --noflush < {tmp_path / fmt}")
     ns.sh(NFLOG_RULES)
+    ns.sh("nft add table inet filter && nft add counter inet filter web")
     return cfg
 
 
@@ -125,7 +129,8 @@ def test_promql_of_dashboard_and_alerts(ns, carbon, exporter, tmp_path) -> None:
             substitute('sum by (family, app) (nfacct_bytes_total{family=~"$family"})', board))}
         assert by_label == {(("app", "http"), ("family", "ipv4")),
                             (("app", "http"), ("family", "ipv6")),
-                            (("app", "dns"), ("family", "ipv4"))}
+                            (("app", "dns"), ("family", "ipv4")),
+                            (("app", "quota"), ("family", "ipv4"))}
 
         # alert rules: every expression evaluates; every metric they read exists (the quota
         # metrics excepted: only exporters reading quota objects export them); no alert fires
@@ -160,7 +165,8 @@ def test_graphite_targets_of_dashboard(ns, carbon, exporter, tmp_path) -> None: 
         exporter(cfg.read_text())
         for path in ("netfilter.nfacct.ipv6.http.bytes", "netfilter.nflog.1.accept.SSH%20Attempt"
                      ".pkts", "netfilter.nflog.2.drop.Input%20IPv6%20Default%20DROP.pkts",
-                     "netfilter.nflog.2.lost.pkts"):
+                     "netfilter.nflog.2.lost.pkts", "netfilter.nfacct.ipv4.quota.quota",
+                     "netfilter.nft.inet.filter.web.bytes"):
             until(lambda p=path: len(carbon.points(p)) >= 5, timeout=20, what=path)
         time.sleep(2)
     carbon.stop()  # flushes its cache: whisper holds every point now
@@ -183,7 +189,8 @@ def test_graphite_targets_of_dashboard(ns, carbon, exporter, tmp_path) -> None: 
     verdicts = results["groupByNode(perSecond(netfilter.nflog.*.*.*.pkts), -3, 'sumSeries')"]
     assert {name for name, _ in verdicts["series"]} == {"accept", "drop"}
     per_counter = results["aliasByNode(perSecond(netfilter.nfacct.*.*.pkts), -3, -2)"]
-    assert {name for name, _ in per_counter["series"]} == {"ipv4.http", "ipv6.http", "ipv4.dns"}
+    assert {name for name, _ in per_counter["series"]} == {"ipv4.http", "ipv6.http", "ipv4.dns",
+                                                           "ipv4.quota"}
     dropped = results["aliasSub(aliasByNode(perSecond(netfilter.nflog.*.{drop,reject}.*.pkts), "
                       "-3, -2), '%20', ' ')"]
     assert {name for name, _ in dropped["series"]} == {"drop.Input IPv4 Default DROP",

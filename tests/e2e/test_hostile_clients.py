@@ -27,7 +27,7 @@ def quiet(d: Daemon, allowed: tuple[str, ...] = ()) -> list[str]:
     """The log lines above debug other than start-up and ``allowed``; no traceback anywhere."""
     out = d.output()
     assert "Traceback" not in out, out
-    return [line for line in out.splitlines() if " DEBUG " not in line
+    return [line for line in out.splitlines() if " level=debug " not in line
             and "listening on" not in line and not any(a in line for a in allowed)]
 
 

@@ -53,7 +53,7 @@ def test_sighup_good_then_broken_config(ns, tmp_path) -> None:  # noqa: ANN001
     # the old configuration keeps running: labels still mapped, polls still coming
     polled = got[LAST_POLL]
     d.wait_until(lambda: (s := scrape(ns, d.port))[LAST_POLL] > polled and MAPPED in s)
-    errors = [line for line in d.output().splitlines() if " ERROR " in line]
+    errors = [line for line in d.output().splitlines() if " level=error " in line]
     assert len(errors) == 1, d.output()
     assert "reload failed, keeping the running configuration" in errors[0]
     assert "config.yaml:3: key 'labels[0].match'" in errors[0]
@@ -145,5 +145,5 @@ def test_sighup_with_nflog_groups_only_one_socket_may_hold(ns, tmp_path) -> None
     polled = got[LAST_POLL]
     got = d.wait_until(lambda: (s := scrape(ns, d.port))[LAST_POLL] > polled and s)
     assert nflog_groups(got) == {"41"}  # the old pipeline, rebuilt, polling again
-    errors = [line for line in d.output().splitlines() if " ERROR " in line]
+    errors = [line for line in d.output().splitlines() if " level=error " in line]
     assert len(errors) == 1 and "cannot bind NFLOG group 42" in errors[0], d.output()

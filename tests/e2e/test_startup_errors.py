@@ -146,6 +146,6 @@ basic_auth_users:
         d.proc.send_signal(signal.SIGTERM)
         sock.wait_for("STOPPING=1")
         assert d.wait_exit() == 0, d.output()
-        assert " ERROR " not in d.output() and "Traceback" not in d.output()
+        assert " level=error " not in d.output() and "Traceback" not in d.output()
     finally:
         sock.close()

@@ -92,9 +92,9 @@ def assert_quiet(d: Daemon, connections: int) -> None:
     out = d.output()
     assert "Traceback" not in out and "Exception" not in out, out
     noisy = [line for line in out.splitlines()
-             if " DEBUG " not in line and "listening on" not in line]
+             if " level=debug " not in line and "listening on" not in line]
     assert not noisy, out  # nothing above debug level
-    per_client = [line for line in out.splitlines() if " DEBUG " in line
+    per_client = [line for line in out.splitlines() if " level=debug " in line
                   and ("reset" in line.lower() or "failed" in line or "error" in line.lower())]
     assert len(per_client) <= connections, out
 

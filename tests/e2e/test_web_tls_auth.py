@@ -146,7 +146,8 @@ def test_web_config_rotation_and_reload(ns, tmp_path) -> None:  # noqa: ANN001
         body = https_get(ns, d.port, ctx, auth=("prometheus", "n3w"))[2]
         return samples(body)[("nfacct_exporter_config_last_reload_successful", frozenset())] == 0
     d.wait_until(reload_failed)
-    errors = [line for line in d.output().splitlines() if "ERROR" in line and "reload" in line]
+    errors = [line for line in d.output().splitlines()
+              if "level=error" in line and "reload" in line]
     assert len(errors) == 1 and "client_ca_file" in errors[0], d.output()
 
 

@@ -80,3 +80,14 @@ def test_settings_the_daemon_relies_on() -> None:
     assert set(kv["RestrictAddressFamilies"][0].split()) == {
         "AF_NETLINK", "AF_INET", "AF_INET6", "AF_UNIX"}
     assert "@system-service" in kv["SystemCallFilter"]
+
+
+def test_socket_unit_verifies(tmp_path: Path) -> None:
+    """The shipped ``.socket`` beside the service it activates."""
+    service = local_copy(tmp_path)
+    socket_unit = tmp_path / "nfacct-exporter.socket"
+    socket_unit.write_text((UNIT.parent / socket_unit.name).read_text())
+    r = verify(socket_unit)
+    ours = [line for line in r.stderr.splitlines() if "nfacct-exporter" in line]
+    assert r.returncode == 0 and not ours and service.exists(), r.stderr
+    assert "--web.systemd-socket" in socket_unit.read_text()

@@ -10,7 +10,8 @@ from nfacct_exporter.web.tls import PLAIN, Active
 
 
 def test_routes_404_and_405() -> None:
-    app = default(lambda gz: b"gz" if gz else b"plain", routes(lambda: StatusSink((), 1)))
+    app = default(lambda gz, om=False: b"gz" if gz else b"plain",
+                  routes(lambda: StatusSink((), 1)))
     assert app.handle(Request("GET", "/metrics"), PLAIN).body == b"plain"
     got = app.handle(Request("GET", "/metrics", headers={"accept-encoding": "gzip"}), PLAIN)
     assert got.body == b"gz" and ("Content-Encoding", "gzip") in got.headers

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from nfacct_exporter.sinks.prometheus import openmetrics
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class PrometheusSink:
         self._snapshot: Snapshot | None = None
         self._body: bytes | None = b""  # None: not rendered yet for this snapshot
         self._gzipped: bytes | None = None
+        self._om: dict[bool, bytes] = {}  # OpenMetrics counters (gzipped?), made on first use
         self._lock = threading.Lock()  # renderers keep caches: one render at a time
 
     @property
@@ -37,6 +39,7 @@ class PrometheusSink:
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
             self._snapshot, self._body, self._gzipped = snapshot, None, None
+            self._om = {}
 
     def _counters(self) -> bytes:
         """The last snapshot's families, rendered on first use (called with the lock held)."""
@@ -56,11 +59,14 @@ class PrometheusSink:
             self._body = b"".join(parts)
         return self._body
 
-    def exposition(self, gzipped: bool = False) -> bytes:
-        """The counters from the last poll followed by the exporter's own metrics.
+    def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
+        """The counters from the last poll followed by the exporter's own metrics, in the text
+        format 0.0.4 or (``openmetrics``) OpenMetrics 1.0.0.
 
         gzip output is two gzip members (cached counters + fresh self-metrics): a valid stream.
         """
+        if openmetrics:
+            return self._openmetrics(gzipped)
         with self._lock:  # counters and own metrics (poll time, nfacct_up) of the same poll
             body = self._counters()
             own = generate_latest(self.registry)
@@ -71,3 +77,15 @@ class PrometheusSink:
             return body + own
         assert cached is not None
         return cached + gzip.compress(own, compresslevel=1)
+
+    def _openmetrics(self, gzipped: bool) -> bytes:
+        """As ``exposition``, in OpenMetrics: the counters converted once per poll."""
+        with self._lock:
+            body = self._om.get(gzipped)
+            if body is None:
+                body = self._om.get(False) or openmetrics.from_text(self._counters())
+                self._om[False] = body
+                if gzipped:
+                    body = self._om[True] = gzip.compress(body, compresslevel=1)
+            own = openmetrics.own(self.registry)
+        return body + (gzip.compress(own, compresslevel=1) if gzipped else own)

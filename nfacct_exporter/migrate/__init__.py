@@ -1,0 +1,1 @@
+"""``nfacct-exporter migrate ulogd.conf``: a ulogd2 configuration → the equivalent config.yaml."""
