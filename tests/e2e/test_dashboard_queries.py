@@ -62,6 +62,7 @@ counters:
     match: {{family: ipv4, protocol: udp, dport: 31053}}
   - name: ipv4.quota
     quota: {{bytes: 1000000000}}
+    match: {{family: ipv4, protocol: udp, dport: 31077}}  # a rule uses it: no NfacctCounterUnused
 """
 LOG = "-p udp --dport {port} -j NFLOG --nflog-group {group} --nflog-prefix '{prefix}'"
 NFLOG_RULES = "\n".join([

@@ -114,6 +114,9 @@ def test_sigterm_flushes_the_backlog_within_grace(ns, exporter, tmp_path) -> Non
     exp = exporter(graphite(carbon, "  flush_grace: 10\n", pollinterval=0.5))
     with Traffic(ns, 31400), PollRecorder(exp) as rec:
         time.sleep(9)  # reconnect backoff has grown to several seconds
+    final = kernel_counters(ns)["ipv4.term"][0]
+    until(lambda: exp.samples().get(("nfacct_packets_total", frozenset({("name", "ipv4.term")})))
+          == final, 10, "a poll after the last packet")  # so the last point is the final value
     assert gauge(exp, "nfacct_exporter_graphite_backlog_lines") > 0
     carbon.start()
     t0 = time.monotonic()
