@@ -122,9 +122,10 @@ class EventWriter:
                 if not self.output.is_open() or self._reopen.is_set():
                     self._reopen.clear()
                     self.output.open()
+                    next_check = now + CHECK_EVERY
                 elif now >= next_check:
                     self.output.check()
-                next_check = now + CHECK_EVERY
+                    next_check = now + CHECK_EVERY
                 if self._pending:
                     self._flush()
             except OSError as e:
