@@ -52,7 +52,7 @@ class EventFormat:
         self._action = action
         self._ifname = ifname
         self._dvc_part = '"dvc": ' + encode_basestring(dvc)
-        self._keys: dict[str, str] = {}
+        self._templates: dict[tuple[str, ...], _Template] = {}
         self._sec = -1
         self._head = self._tz = ""
 
@@ -68,26 +68,22 @@ class EventFormat:
         return out
 
     def _ulogd_line(self, fields: packet.Fields) -> bytes:
-        sec = usec = 0
-        keys = self._keys
-        parts = ["", self._dvc_part]
-        for k, v in fields:
-            key = keys.get(k)
-            if key is None:
-                key = keys[k] = encode_basestring(k) + ": "
-            if v.__class__ is str:
-                parts.append(key + encode_basestring(v))
-            else:
-                parts.append(key + str(v))
-                if k == "oob.time.sec":
-                    sec = v  # type: ignore[assignment]
-                elif k == "oob.time.usec":
-                    usec = v  # type: ignore[assignment]
+        keys, values = zip(*fields, strict=True)
+        tpl = self._templates.get(keys)
+        if tpl is None:
+            if len(self._templates) >= 1024:
+                self._templates.clear()
+            tpl = self._templates[keys] = _template(keys, self._dvc_part)
+        fmt, i_sec, i_usec, strings = tpl
+        sec = values[i_sec]
         if sec != self._sec:
             self._sec = sec
             self._head, self._tz = _local(sec)
-        parts[0] = f'"timestamp": "{self._head}.{usec:06d}{self._tz}"'
-        return ("{" + ", ".join(parts) + "}\n").encode()
+        if strings:
+            values = list(values)
+            for i in strings:
+                values[i] = encode_basestring(values[i])
+        return (fmt % (self._head, values[i_usec], self._tz, *values)).encode()
 
     def _ecs_line(self, fields: packet.Fields, p: packet.Packet) -> bytes:
         d = dict(fields)
@@ -130,6 +126,21 @@ class EventFormat:
         return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
+_Template = tuple[str, int, int, tuple[int, ...]]
+
+
+def _template(keys: tuple[str, ...], dvc_part: str) -> _Template:
+    """The %-format of every line with these keys in this order → (format, index of
+    oob.time.sec, of oob.time.usec, indexes of the string values, which need JSON escaping)."""
+    parts = ['"timestamp": "%s.%06d%s"', dvc_part.replace("%", "%%")]
+    parts += [encode_basestring(k).replace("%", "%%") + ": %s" for k in keys]
+    strings = tuple(i for i, k in enumerate(keys) if k in _STRING_KEYS)
+    return ("{" + ", ".join(parts) + "}\n", keys.index("oob.time.sec"),
+            keys.index("oob.time.usec"), strings)
+
+
+_STRING_KEYS = frozenset(("oob.prefix", "action", "oob.in", "oob.out", "src_ip", "dest_ip",
+                          "arp.saddr.str", "arp.daddr.str"))
 _TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 _TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
 

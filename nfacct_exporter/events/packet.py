@@ -80,37 +80,50 @@ def decode(data: bytes, a: int, end: int) -> Packet:
     p = Packet(data[a])
     a += 4
     unpack_attr = _ATTR.unpack_from
+    be32 = _BE32.unpack_from
+    be16 = _BE16.unpack_from
     while a + 4 <= end:
         alen, atype = unpack_attr(data, a)
         if alen < 4 or a + alen > end:
             break
         atype &= 0x3FFF
         v = a + 4
-        n = alen - 4
         if atype == NFULA_PAYLOAD:
             p.payload = data[v : a + alen]
         elif atype == NFULA_PREFIX:
             p.prefix = data[v : a + alen].split(b"\0", 1)[0]
-        elif n >= 4 and atype in _BE32_ATTRS:
-            setattr(p, _BE32_ATTRS[atype], _BE32.unpack_from(data, v)[0])
-        elif atype == NFULA_PACKET_HDR and n >= 3:
-            p.hw_protocol, p.hook = _PKTHDR.unpack_from(data, v)
-        elif atype == NFULA_TIMESTAMP and n >= 16:
-            sec, usec = _TS.unpack_from(data, v)
-            p.time = (sec, usec)
-        elif atype == NFULA_HWADDR and n >= 2:
-            p.hw_addrlen = _BE16.unpack_from(data, v)[0]
-        elif atype == NFULA_HWTYPE and n >= 2:
-            p.hwtype = _BE16.unpack_from(data, v)[0]
-        elif atype == NFULA_HWLEN and n >= 2:
-            p.hwlen = _BE16.unpack_from(data, v)[0]
+        elif alen < 6:  # every attribute read below holds at least two bytes
+            pass
+        elif atype == NFULA_PACKET_HDR:
+            if alen >= 7:
+                p.hw_protocol, p.hook = _PKTHDR.unpack_from(data, v)
+        elif atype == NFULA_HWTYPE:
+            p.hwtype = be16(data, v)[0]
+        elif atype == NFULA_HWLEN:
+            p.hwlen = be16(data, v)[0]
+        elif atype == NFULA_HWADDR:
+            p.hw_addrlen = be16(data, v)[0]
+        elif alen < 8:
+            pass
+        elif atype == NFULA_IFINDEX_INDEV:
+            p.indev = be32(data, v)[0]
+        elif atype == NFULA_SEQ:
+            p.seq = be32(data, v)[0]
+        elif atype == NFULA_TIMESTAMP:
+            if alen >= 20:
+                p.time = _TS.unpack_from(data, v)
+        elif atype == NFULA_IFINDEX_OUTDEV:
+            p.outdev = be32(data, v)[0]
+        elif atype == NFULA_MARK:
+            p.mark = be32(data, v)[0]
+        elif atype == NFULA_UID:
+            p.uid = be32(data, v)[0]
+        elif atype == NFULA_GID:
+            p.gid = be32(data, v)[0]
+        elif atype == NFULA_SEQ_GLOBAL:
+            p.seq_global = be32(data, v)[0]
         a += (alen + 3) & ~3
     return p
-
-
-_BE32_ATTRS = {NFULA_MARK: "mark", NFULA_IFINDEX_INDEV: "indev", NFULA_IFINDEX_OUTDEV: "outdev",
-               NFULA_UID: "uid", NFULA_GID: "gid", NFULA_SEQ: "seq",
-               NFULA_SEQ_GLOBAL: "seq_global"}
 
 
 def text(raw: bytes) -> str:
