@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
-from events_data import tcp_datagram
-from netns import Netns
 
 from nfacct_exporter.events.json_format import EventFormat
 from nfacct_exporter.events.outputs import FileOutput, SocketOutput
 from nfacct_exporter.events.writer import EventWriter
+from tests.support.events_data import tcp_datagram
+from tests.support.netns import Netns
 
 GROUP = 5
 

@@ -18,12 +18,13 @@ import time
 from datetime import datetime
 
 import pytest
-from netns import Netns
-from nflog_rules import bound_groups, settle, tcp_exchange
 
 from nfacct_exporter.events.ifnames import IfNames
 from nfacct_exporter.events.json_format import EventFormat
+from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
+from tests.support.firewall import bound_groups, settle, tcp_exchange
+from tests.support.netns import Netns
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("ulogd")
@@ -66,23 +67,13 @@ def start_ulogd(ns: Netns, tmp, group: int = ULOGD_GROUP, label: int = 1) -> sub
     return proc
 
 
-def config_request(group: int, copy_range: int) -> bytes:
-    """BIND ``group``, copy ``copy_range`` bytes of each packet, number packets (as the daemon)."""
-    def attr(t: int, v: bytes) -> bytes:
-        raw = struct.pack("=HH", 4 + len(v), t) + v
-        return raw + bytes(-len(raw) % 4)
-    body = struct.pack("=BBH", 0, 0, socket.htons(group)) + attr(1, b"\x01") \
-        + attr(2, struct.pack(">IBx", copy_range, 2)) + attr(6, struct.pack(">H", 1)) \
-        + attr(4, struct.pack(">I", 1))
-    return struct.pack("=IHHII", 16 + len(body), (4 << 8) | 1, 0x5, 1, 0) + body
-
-
 class Harness:
     """Our group: raw datagrams with their receive time, collected on a thread."""
 
-    def __init__(self, ns: Netns, group: int = OUR_GROUP, copy_range: int = 128) -> None:
+    def __init__(self, ns: Netns, group: int = OUR_GROUP,
+                 copy_range: int = nflog.HEADERS_COPY_RANGE) -> None:
         self.sock = NetfilterSocket(ns.name, rcvbuf=1 << 22)
-        assert self.sock.transact([config_request(group, copy_range)]) == [0]
+        nflog.bind(self.sock, group, 1024, 1, copy_range=copy_range)
         self.group = group
         self.datagrams: list[tuple[bytes, float]] = []
         self._stop = False
@@ -91,7 +82,7 @@ class Harness:
 
     def _run(self) -> None:
         while not self._stop:
-            if select.select([self.sock.sock], [], [], 0.1)[0]:
+            if select.select([self.sock.fileno()], [], [], 0.1)[0]:
                 self.datagrams.append((bytes(self.sock.recv()), time.time()))
 
     def lines(self, fmt: EventFormat) -> list[bytes]:

@@ -7,10 +7,10 @@ import struct
 import time
 
 import pytest
-from events_data import attr, ipv4, ipv6, loopback, tcp
 
 from nfacct_exporter.events import base, packet
 from nfacct_exporter.events.json_format import EventFormat, boolean_label, ulogd_timestamp
+from tests.support.events_data import attr, ipv4, ipv6, loopback, tcp
 
 # The first event of the sample captured from ulogd 2.0.8 (group 2, boolean_label=1), TZ=UTC.
 SAMPLE = ('{"timestamp": "2026-11-27T11:28:23.452295", "dvc": "Netfilter", "raw.pktlen": 60, '

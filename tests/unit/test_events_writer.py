@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
-from events_data import tcp_datagram
 
 from nfacct_exporter.events import writer as writer_mod
 from nfacct_exporter.events.json_format import EventFormat
 from nfacct_exporter.events.outputs import FileOutput, SocketOutput, WriteError, parse_socket
 from nfacct_exporter.events.writer import EventWriter
+from tests.support.events_data import tcp_datagram
 
 
 def fmt(group: int = 3) -> EventFormat:
