@@ -40,13 +40,15 @@ def _local(sec: int) -> tuple[str, str]:
 
 
 class EventFormat:
-    """Renders the packets of one group's datagrams in one format (one instance per group)."""
+    """Renders the packets of one group's datagrams in one format (one instance per group and
+    namespace: ``netns`` is its label value, None when one namespace is read)."""
 
     def __init__(self, group: int, fmt: str, dvc: str, action: Action,
-                 ifname: Callable[[int], str]) -> None:
+                 ifname: Callable[[int], str], netns: str | None = None) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown event format {fmt!r}")
         self.group = group
+        self.key = (netns, group)  # what the writer counts events under
         self.dvc = dvc
         self._ecs = fmt == "ecs"
         self._action = action

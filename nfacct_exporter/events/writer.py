@@ -29,6 +29,8 @@ CAPACITY = 65536  # events queued per output (~2 s of a busy firewall)
 BATCH_BYTES = 256 * 1024
 CHECK_EVERY = 0.05  # seconds between checks of the output (moved file, closed peer)
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+REASONS = ("queue_full", "write_error", "disconnected", "decode_error")
+Key = tuple[str | None, int]  # (netns label, group)
 
 
 class Output(Protocol):
@@ -48,12 +50,12 @@ class EventWriter:
     def __init__(self, output: Output, capacity: int = CAPACITY) -> None:
         self.output = output
         self.capacity = capacity
-        self.written: dict[int, int] = {}  # group → events written
-        self.dropped: dict[tuple[int, str], int] = {}  # (group, reason) → events
+        self.written: dict[Key, int] = {}  # (netns label, group) → events written
+        self.dropped: dict[tuple[Key, str], int] = {}  # ((netns label, group), reason) → events
         self._queue: collections.deque = collections.deque()  # (format, data, packets, now)
         self._queued_in = 0  # events ever queued (listener thread only)
         self._queued_out = 0  # events ever taken out of the queue (writer thread only)
-        self._pending: collections.deque = collections.deque()  # (group, line) not yet written
+        self._pending: collections.deque = collections.deque()  # (key, line) not yet written
         self._lock = threading.Lock()  # guards the two counter dicts (read by the poller)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -66,16 +68,16 @@ class EventWriter:
     def submit(self, fmt: EventFormat, data: bytes, packets: int, now: float) -> None:
         """Queue one NFLOG datagram holding ``packets`` packets of ``fmt``'s group; never blocks."""
         if self._queued_in - self._queued_out + packets > self.capacity:
-            self._drop(fmt.group, self._failure or "queue_full", packets)
+            self._drop(fmt.key, self._failure or "queue_full", packets)
             return
         self._queued_in += packets
         self._queue.append((fmt, data, packets, now))
         self._wake.set()
 
-    def _drop(self, group: int, reason: str, n: int) -> None:
+    def _drop(self, key: Key, reason: str, n: int) -> None:
         with self._lock:
-            key = (group, reason)
-            self.dropped[key] = self.dropped.get(key, 0) + n
+            k = (key, reason)
+            self.dropped[k] = self.dropped.get(k, 0) + n
         if not self._dropping:
             self._dropping = True
             log.warning("events: %s: dropping events (%s); counted in "
@@ -99,7 +101,7 @@ class EventWriter:
             self._thread.join(timeout + 1)
         self.output.close()
 
-    def counters(self) -> tuple[dict[int, int], dict[tuple[int, str], int]]:
+    def counters(self) -> tuple[dict[Key, int], dict[tuple[Key, str], int]]:
         with self._lock:
             return dict(self.written), dict(self.dropped)
 
@@ -147,10 +149,10 @@ class EventWriter:
                 lines = fmt.lines(data, now)
             except Exception:
                 log.exception("events: group %d: cannot render a datagram", fmt.group)
-                self._drop(fmt.group, "decode_error", packets)
+                self._drop(fmt.key, "decode_error", packets)
                 continue
-            group = fmt.group
-            pending.extend((group, line) for line in lines)
+            key = fmt.key
+            pending.extend((key, line) for line in lines)
 
     def _flush(self) -> None:
         """Write pending lines in batches; raise OSError (the unwritten lines stay pending)."""
@@ -179,11 +181,11 @@ class EventWriter:
             for _ in range(done):
                 pending.popleft()
 
-    def _count_written(self, batch: list[tuple[int, bytes]]) -> None:
-        counts = collections.Counter(group for group, _ in batch)
+    def _count_written(self, batch: list[tuple[Key, bytes]]) -> None:
+        counts = collections.Counter(key for key, _ in batch)
         with self._lock:
-            for group, n in counts.items():
-                self.written[group] = self.written.get(group, 0) + n
+            for key, n in counts.items():
+                self.written[key] = self.written.get(key, 0) + n
 
     def _failed(self, e: OSError) -> None:
         reason = "disconnected" if self.output.name.startswith("socket") else "write_error"

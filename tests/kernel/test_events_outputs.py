@@ -17,6 +17,7 @@ from tests.support.events_data import tcp_datagram
 from tests.support.netns import Netns
 
 GROUP = 5
+KEY = (None, GROUP)
 
 
 def fmt() -> EventFormat:
@@ -69,13 +70,13 @@ def test_logrotate_create_and_copytruncate_lose_nothing(tmp_path) -> None:  # no
     rotate("create 0640")
     feeder.join()
     sent += 60 * 20
-    wait(lambda: w.counters()[0].get(GROUP, 0) == sent)
+    wait(lambda: w.counters()[0].get(KEY, 0) == sent)
     rotate("copytruncate")  # between two bursts: the copy and the cut see the same file
     sent += feed(w, 10, 20, 0.01, seq0=sent)
     w.stop()
     files = [log] + [tmp_path / f"events.json.{i}" for i in range(1, 4)]
     got = seqs(*files)
-    assert sorted(got) == list(range(sent)) and w.counters() == ({GROUP: sent}, {})
+    assert sorted(got) == list(range(sent)) and w.counters() == ({KEY: sent}, {})
     assert len(seqs(log)) == 200 and all(seqs(f) for f in files)  # each rotation was seen
 
 
@@ -90,17 +91,17 @@ def test_full_tmpfs_drops_counts_and_recovers(tmp_path) -> None:  # noqa: ANN001
         sent = feed(w, 100, 50, 0.002)  # ~3.5 MB of events for 64 KiB
         wait(lambda: sum(w.counters()[1].values()) > 0)
         written, dropped = w.counters()
-        assert set(dropped) == {(GROUP, "write_error")}
-        assert 0 < written[GROUP] < 200
-        assert seqs(log) == list(range(written[GROUP]))  # whole lines only, none cut
+        assert set(dropped) == {(KEY, "write_error")}
+        assert 0 < written[KEY] < 200
+        assert seqs(log) == list(range(written[KEY]))  # whole lines only, none cut
         subprocess.run(["mount", "-o", "remount,size=16m", str(mnt)], check=True)
         wait(lambda: sum(w.counters()[0].values()) + sum(w.counters()[1].values()) == sent)
         sent += feed(w, 5, 50, 0.01, seq0=sent)  # and new events are written again
         w.stop()
         written, dropped = w.counters()
-        assert written[GROUP] + dropped[(GROUP, "write_error")] == sent
+        assert written[KEY] + dropped[(KEY, "write_error")] == sent
         final = seqs(log)
-        assert len(final) == written[GROUP] and final[-250:] == list(range(sent - 250, sent))
+        assert len(final) == written[KEY] and final[-250:] == list(range(sent - 250, sent))
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
@@ -164,7 +165,7 @@ def test_socket_consumer_leaves_and_comes_back(ns: Netns) -> None:
     second.join(10)
     written, dropped = w.counters()
     got = [json.loads(line)["oob.seq.local"] for line in consumer.lines]
-    assert len(got) == len(set(got)) == written[GROUP]
-    assert written[GROUP] + dropped.get((GROUP, "disconnected"), 0) == sent
-    assert dropped and set(dropped) <= {(GROUP, "disconnected")}
+    assert len(got) == len(set(got)) == written[KEY]
+    assert written[KEY] + dropped.get((KEY, "disconnected"), 0) == sent
+    assert dropped and set(dropped) <= {(KEY, "disconnected")}
     assert got[-200:] == list(range(sent - 200, sent))  # the last burst arrived whole

@@ -81,7 +81,8 @@ def test_slow_output_drops_and_counts_once_in_the_log(caplog: pytest.LogCaptureF
     wait(lambda: total(w) == 400)
     w.stop()
     written, dropped = w.counters()
-    assert set(dropped) <= {(3, "queue_full"), (4, "queue_full")} and dropped[(3, "queue_full")]
+    assert set(dropped) <= {((None, 3), "queue_full"), ((None, 4), "queue_full")}
+    assert dropped[((None, 3), "queue_full")]
     assert len(out.lines) == sum(written.values()) >= 100
     assert len([r for r in caplog.records if "dropping" in r.message]) <= 1
 
@@ -98,9 +99,9 @@ def test_failing_output_keeps_events_then_writes_them(monkeypatch: pytest.Monkey
         wait(lambda: w._failure == "write_error")
         for i in range(1, 11):
             w.submit(fmt(), tcp_datagram(10, i * 10), 10, time.time())
-        assert w.counters()[1] == {(3, "write_error"): 50}
+        assert w.counters()[1] == {((None, 3), "write_error"): 50}
         out.fail = None
-        wait(lambda: w.counters()[0].get(3) == 60)
+        wait(lambda: w.counters()[0].get((None, 3)) == 60)
         w.stop()
     seqs = [json.loads(line)["oob.seq.local"] for line in out.lines]
     assert seqs == list(range(60))  # the first 60 were kept, in order; the rest dropped
@@ -120,7 +121,7 @@ def test_reopen_and_stop_flushes() -> None:
         w.submit(fmt(), tcp_datagram(20, i * 20), 20, time.time())
     out.gate.set()
     w.stop()
-    assert len(out.lines) == 100 and w.counters() == ({3: 100}, {})
+    assert len(out.lines) == 100 and w.counters() == ({(None, 3): 100}, {})
 
 
 def test_file_output_follows_a_moved_file(tmp_path) -> None:  # noqa: ANN001
