@@ -9,13 +9,10 @@ hold every key ulogd wrote, in ulogd's order, with the same value (the time with
 
 import json
 import select
-import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
-from datetime import datetime
 
 import pytest
 
@@ -23,48 +20,13 @@ from nfacct_exporter.events.ifnames import IfNames
 from nfacct_exporter.events.json_format import EventFormat
 from nfacct_exporter.netlink import nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
-from tests.support.firewall import bound_groups, settle, tcp_exchange
+from tests.support import ulogd
+from tests.support.firewall import settle, tcp_exchange
 from tests.support.netns import Netns
 
-pytestmark = pytest.mark.skipif(
-    not shutil.which("ulogd")
-    or not __import__("os").path.exists("/usr/lib/x86_64-linux-gnu/ulogd/ulogd_output_JSON.so"),
-    reason="ulogd2 and ulogd2-json needed")
+pytestmark = pytest.mark.skipif(not ulogd.AVAILABLE, reason="ulogd2 and ulogd2-json needed")
 
-PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
 ULOGD_GROUP, OUR_GROUP = 21, 22
-
-
-def ulogd_conf(tmp, group: int, label: int) -> str:
-    return f"""[global]
-logfile="{tmp}/ulogd.log"
-plugin="{PLUGINS}/ulogd_inppkt_NFLOG.so"
-plugin="{PLUGINS}/ulogd_raw2packet_BASE.so"
-plugin="{PLUGINS}/ulogd_filter_IFINDEX.so"
-plugin="{PLUGINS}/ulogd_filter_IP2STR.so"
-plugin="{PLUGINS}/ulogd_output_JSON.so"
-stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
-[log1]
-group={group}
-numeric_label={label}
-[json1]
-sync=1
-file="{tmp}/ulogd.json"
-boolean_label=1
-"""
-
-
-def start_ulogd(ns: Netns, tmp, group: int = ULOGD_GROUP, label: int = 1) -> subprocess.Popen:
-    conf = tmp / f"ulogd-{group}.conf"
-    conf.write_text(ulogd_conf(tmp, group, label))
-    proc = ns.popen(["ulogd", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while group not in bound_groups(ns):
-        assert proc.poll() is None and time.monotonic() < deadline, \
-            (tmp / "ulogd.log").read_text() if (tmp / "ulogd.log").exists() else "no log"
-        time.sleep(0.05)
-    return proc
 
 
 class Harness:
@@ -134,23 +96,8 @@ def tcp6(ns: Netns, port: int) -> None:
     ns.call(run)
 
 
-def compare(ours: list[dict], theirs: list[dict]) -> None:
-    assert len(ours) == len(theirs), (len(ours), len(theirs))
-    for o, t in zip(ours, theirs, strict=True):
-        keys = [k for k in t if k not in ("dvc",)]
-        assert [k for k in o if k in t and k != "dvc"] == keys, (o, t)  # same order
-        for k in keys:
-            if k == "timestamp":
-                dt = abs(datetime.fromisoformat(o[k]) - datetime.fromisoformat(t[k]))
-                assert dt.total_seconds() < 1.0, (k, o[k], t[k])
-            elif k in ("oob.time.sec", "oob.time.usec"):
-                continue  # checked through the timestamp (same instant when the kernel set it)
-            else:
-                assert o[k] == t[k], (k, o[k], t[k], o, t)
-
-
 def test_same_keys_and_values_as_ulogd2_for_tcp_udp_icmp_ipv6(ns: Netns, tmp_path) -> None:
-    ulogd = start_ulogd(ns, tmp_path)
+    proc, files = ulogd.start(ns, tmp_path, {ULOGD_GROUP: 1})
     ours = Harness(ns)
     try:
         log_both(ns, "iptables", ["-p", "tcp", "--dport", "8080"], "http-accept")
@@ -166,7 +113,7 @@ def test_same_keys_and_values_as_ulogd2_for_tcp_udp_icmp_ipv6(ns: Netns, tmp_pat
         tcp6(ns, 8443)
         udp(ns, "::1", 5353, 900, 2)
         icmp_echo(ns, v6=True)
-        out = tmp_path / "ulogd.json"
+        out = files[ULOGD_GROUP]
         fmt = EventFormat(OUR_GROUP, "ulogd", "test", lambda prefix: "allowed", IfNames(ns.name))
         settle(lambda: (out.read_text().count("\n") if out.exists() else 0,
                         len(ours.lines(fmt))), quiet=1.5)
@@ -175,8 +122,8 @@ def test_same_keys_and_values_as_ulogd2_for_tcp_udp_icmp_ipv6(ns: Netns, tmp_pat
     theirs = [json.loads(line) for line in out.read_text().splitlines()]
     mine = [json.loads(line) for line in ours.lines(fmt)]
     assert len(theirs) >= 30
-    compare(mine, theirs)
+    ulogd.compare(mine, theirs)
     seen = {(d.get("oob.family"), d.get("ip.protocol")) for d in theirs}
     assert {(2, 6), (2, 17), (2, 1), (10, 6), (10, 17), (10, 58)} <= seen
     assert any(d["raw.pktlen"] > 1000 for d in mine)
-    assert ulogd.poll() is None
+    assert proc.poll() is None
