@@ -13,14 +13,17 @@ when the local offset is zero (then so do we: the same text for the same instant
 """
 
 import json
+import struct
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 from nfacct_exporter.events import packet
+from nfacct_exporter.events.compiled import FastUlogd
 
 FORMATS = ("ulogd", "ecs")
 ECS_VERSION = "8.11.0"
+_NLHDR = struct.Struct("=IH")
 Action = Callable[[bytes | None], str | None]  # raw prefix → allowed | blocked | None
 
 
@@ -44,7 +47,8 @@ class EventFormat:
     namespace: ``netns`` is its label value, None when one namespace is read)."""
 
     def __init__(self, group: int, fmt: str, dvc: str, action: Action,
-                 ifname: Callable[[int], str], netns: str | None = None) -> None:
+                 ifname: Callable[[int], str], netns: str | None = None,
+                 fast: bool = True) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown event format {fmt!r}")
         self.group = group
@@ -55,19 +59,46 @@ class EventFormat:
         self._ifname = ifname
         self._dvc_part = '"dvc": ' + encode_basestring(dvc)
         self._templates: dict[tuple[str, ...], _Template] = {}
+        self._fast = FastUlogd(self._dvc_part, ifname) if fast and not self._ecs else None
         self._sec = -1
         self._head = self._tz = ""
 
     def lines(self, data: bytes, now: float) -> list[bytes]:
         """One line per NFLOG packet of ``data``; ``now`` (receive time) stands in for packets
-        the kernel did not timestamp."""
+        the kernel did not timestamp. Packets of a known layout take the compiled path."""
         sec = int(now)
         fallback = (sec, int((now - sec) * 1e6))
         out = []
-        for p in packet.packets(data):
-            fields = packet.ulogd_fields(p, fallback, self._action(p.prefix), self._ifname)
-            out.append(self._ecs_line(fields, p) if self._ecs else self._ulogd_line(fields))
+        fast = self._fast
+        off, total = 0, len(data)
+        while off + 20 <= total:
+            length, mtype = _NLHDR.unpack_from(data, off)
+            end = off + length
+            if length < 20 or end > total:
+                break
+            if mtype == packet.ULOG_PACKET:
+                key = fast.key(data, off, length) if fast is not None else None
+                line = fast.line(key, data, off, self._stamp, fallback) if key else None
+                if line is not None:
+                    out.append(line.encode())
+                else:
+                    p = packet.decode(data, off + 16, end)
+                    fields = packet.ulogd_fields(p, fallback, self._action(p.prefix),
+                                                 self._ifname)
+                    if self._ecs:
+                        out.append(self._ecs_line(fields, p))
+                    else:
+                        out.append(self._ulogd_line(fields))
+                        if key is not None:
+                            fast.learn(key, data, off, end, fields)  # type: ignore[union-attr]
+            off += (length + 3) & ~3
         return out
+
+    def _stamp(self, sec: int) -> tuple[str, str]:
+        if sec != self._sec:
+            self._sec = sec
+            self._head, self._tz = _local(sec)
+        return self._head, self._tz
 
     def _ulogd_line(self, fields: packet.Fields) -> bytes:
         keys, values = zip(*fields, strict=True)
@@ -77,15 +108,12 @@ class EventFormat:
                 self._templates.clear()
             tpl = self._templates[keys] = _template(keys, self._dvc_part)
         fmt, i_sec, i_usec, strings = tpl
-        sec = values[i_sec]
-        if sec != self._sec:
-            self._sec = sec
-            self._head, self._tz = _local(sec)
+        head, tz = self._stamp(values[i_sec])
         if strings:
             values = list(values)
             for i in strings:
                 values[i] = encode_basestring(values[i])
-        return (fmt % (self._head, values[i_usec], self._tz, *values)).encode()
+        return (fmt % (head, values[i_usec], tz, *values)).encode()
 
     def _ecs_line(self, fields: packet.Fields, p: packet.Packet) -> bytes:
         d = dict(fields)

@@ -121,6 +121,10 @@ def test_same_keys_and_values_as_ulogd2_for_tcp_udp_icmp_ipv6(ns: Netns, tmp_pat
         ours.close()
     theirs = [json.loads(line) for line in out.read_text().splitlines()]
     mine = [json.loads(line) for line in ours.lines(fmt)]
+    reference = EventFormat(OUR_GROUP, "ulogd", "test", lambda prefix: "allowed",
+                            IfNames(ns.name), fast=False)
+    assert ours.lines(fmt) == ours.lines(reference)  # the compiled path: the same bytes
+    assert fmt._fast is not None and len(fmt._fast._layouts) >= 5
     assert len(theirs) >= 30
     ulogd.compare(mine, theirs)
     seen = {(d.get("oob.family"), d.get("ip.protocol")) for d in theirs}
