@@ -13,7 +13,6 @@ when the local offset is zero (then so do we: the same text for the same instant
 """
 
 import json
-import struct
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -23,7 +22,6 @@ from nfacct_exporter.events.compiled import FastUlogd
 
 FORMATS = ("ulogd", "ecs")
 ECS_VERSION = "8.11.0"
-_NLHDR = struct.Struct("=IH")
 Action = Callable[[bytes | None], str | None]  # raw prefix → allowed | blocked | None
 
 
@@ -58,7 +56,6 @@ class EventFormat:
         self._action = action
         self._ifname = ifname
         self._dvc_part = '"dvc": ' + encode_basestring(dvc)
-        self._templates: dict[tuple[str, ...], _Template] = {}
         self._fast = FastUlogd(self._dvc_part, ifname) if fast and not self._ecs else None
         self._sec = -1
         self._head = self._tz = ""
@@ -70,28 +67,20 @@ class EventFormat:
         fallback = (sec, int((now - sec) * 1e6))
         out = []
         fast = self._fast
-        off, total = 0, len(data)
-        while off + 20 <= total:
-            length, mtype = _NLHDR.unpack_from(data, off)
-            end = off + length
-            if length < 20 or end > total:
-                break
-            if mtype == packet.ULOG_PACKET:
-                key = fast.key(data, off, length) if fast is not None else None
-                line = fast.line(key, data, off, self._stamp, fallback) if key else None
-                if line is not None:
-                    out.append(line.encode())
-                else:
-                    p = packet.decode(data, off + 16, end)
-                    fields = packet.ulogd_fields(p, fallback, self._action(p.prefix),
-                                                 self._ifname)
-                    if self._ecs:
-                        out.append(self._ecs_line(fields, p))
-                    else:
-                        out.append(self._ulogd_line(fields))
-                        if key is not None:
-                            fast.learn(key, data, off, end, fields)  # type: ignore[union-attr]
-            off += (length + 3) & ~3
+        for off, end in packet.messages(data):
+            key = fast.key(data, off, end - off) if fast is not None else None
+            line = fast.line(key, data, off, self._stamp, fallback) if key else None
+            if line is not None:
+                out.append(line.encode())
+                continue
+            p = packet.decode(data, off + 16, end)
+            fields = packet.ulogd_fields(p, fallback, self._action(p.prefix), self._ifname)
+            if self._ecs:
+                out.append(self._ecs_line(fields, p))
+            else:
+                out.append(self._ulogd_line(fields))
+                if key is not None:
+                    fast.learn(key, data, off, end, fields)  # type: ignore[union-attr]
         return out
 
     def _stamp(self, sec: int) -> tuple[str, str]:
@@ -101,19 +90,12 @@ class EventFormat:
         return self._head, self._tz
 
     def _ulogd_line(self, fields: packet.Fields) -> bytes:
-        keys, values = zip(*fields, strict=True)
-        tpl = self._templates.get(keys)
-        if tpl is None:
-            if len(self._templates) >= 1024:
-                self._templates.clear()
-            tpl = self._templates[keys] = _template(keys, self._dvc_part)
-        fmt, i_sec, i_usec, strings = tpl
-        head, tz = self._stamp(values[i_sec])
-        if strings:
-            values = list(values)
-            for i in strings:
-                values[i] = encode_basestring(values[i])
-        return (fmt % (head, values[i_usec], tz, *values)).encode()
+        d = dict(fields)
+        head, tz = self._stamp(d["oob.time.sec"])  # type: ignore[arg-type]
+        parts = [f'"timestamp": "{head}.{d["oob.time.usec"]:06d}{tz}"', self._dvc_part]
+        parts += [encode_basestring(k) + ": " + (encode_basestring(v) if isinstance(v, str)
+                                                 else str(v)) for k, v in fields]
+        return ("{" + ", ".join(parts) + "}\n").encode()
 
     def _ecs_line(self, fields: packet.Fields, p: packet.Packet) -> bytes:
         d = dict(fields)
@@ -156,21 +138,6 @@ class EventFormat:
         return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-_Template = tuple[str, int, int, tuple[int, ...]]
-
-
-def _template(keys: tuple[str, ...], dvc_part: str) -> _Template:
-    """The %-format of every line with these keys in this order → (format, index of
-    oob.time.sec, of oob.time.usec, indexes of the string values, which need JSON escaping)."""
-    parts = ['"timestamp": "%s.%06d%s"', dvc_part.replace("%", "%%")]
-    parts += [encode_basestring(k).replace("%", "%%") + ": %s" for k in keys]
-    strings = tuple(i for i, k in enumerate(keys) if k in _STRING_KEYS)
-    return ("{" + ", ".join(parts) + "}\n", keys.index("oob.time.sec"),
-            keys.index("oob.time.usec"), strings)
-
-
-_STRING_KEYS = frozenset(("oob.prefix", "action", "oob.in", "oob.out", "src_ip", "dest_ip",
-                          "arp.saddr.str", "arp.daddr.str"))
 _TRANSPORTS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
 _TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
 

@@ -62,8 +62,9 @@ class Packet:
         self.seq_global: int | None = None
 
 
-def packets(data: bytes) -> Iterator[Packet]:
-    """Every NFLOG packet message of one datagram (other and truncated messages skipped)."""
+def messages(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of every NFLOG packet message of one datagram (others and truncated ones
+    skipped)."""
     off, total = 0, len(data)
     while off + 20 <= total:
         length, mtype = _NLHDR.unpack_from(data, off)
@@ -71,7 +72,7 @@ def packets(data: bytes) -> Iterator[Packet]:
         if length < 20 or end > total:
             return
         if mtype == ULOG_PACKET:
-            yield decode(data, off + 16, end)
+            yield off, end
         off += (length + 3) & ~3
 
 

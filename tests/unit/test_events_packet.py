@@ -186,7 +186,9 @@ def test_boolean_label_of_verdicts() -> None:
 
 
 def test_decoder_reads_every_attribute() -> None:
-    p = next(packet.packets(loopback(ipv4(6, tcp()))))
+    data = loopback(ipv4(6, tcp()))
+    ((off, end),) = packet.messages(data)
+    p = packet.decode(data, off + 16, end)
     assert (p.family, p.hw_protocol, p.hook, p.indev, p.hwtype, p.hwlen, p.hw_addrlen) == \
         (2, 0x0800, 1, 1, 772, 14, 6)
     assert p.prefix == b"http-accept" and p.time == (1795778903, 452295)
