@@ -46,6 +46,7 @@ demo: deps
 bench: deps
 	$(PY) bench/nfacct_poll.py
 	$(PY) bench/nflog_rate.py
+	$(PY) bench/nflog_events.py
 	$(PY) bench/graphite_delivery.py
 	$(PY) bench/namespaces_poll.py
 
