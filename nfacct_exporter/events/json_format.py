@@ -5,7 +5,8 @@ each such byte written as the text ``\\xNN`` (as the Prometheus labels do), so t
 parseable; ulogd would leave the key out. Strings are escaped as JSON requires (quotes,
 backslashes, control characters).
 
-``ulogd``: ``{"timestamp": ..., "dvc": ..., <ulogd keys>}`` with ulogd's separators, key order
+``ulogd``: ``{"timestamp": ..., "dvc": ..., <ulogd keys>}`` (``"netns"`` after ``dvc`` when several
+namespaces are read) with ulogd's separators, key order
 and timestamp: local time with microseconds and the UTC offset, which ulogd 2.0.8 leaves out
 when the local offset is zero (then so do we: the same text for the same instant).
 ``ecs``: nested ECS fields (``@timestamp`` in UTC, ``source.ip``, ``destination.port``,
@@ -56,6 +57,9 @@ class EventFormat:
         self._action = action
         self._ifname = ifname
         self._dvc_part = '"dvc": ' + encode_basestring(dvc)
+        if netns is not None:  # several namespaces read: say which one logged the packet
+            self._dvc_part += ', "netns": ' + encode_basestring(netns)
+        self.netns = netns
         self._fast = FastUlogd(self._dvc_part, ifname) if fast and not self._ecs else None
         self._sec = -1
         self._head = self._tz = ""
@@ -129,6 +133,8 @@ class EventFormat:
             network["transport"] = _TRANSPORTS.get(proto, str(proto))  # type: ignore[call-overload]
         doc["network"] = network
         nf: dict = {"group": self.group, "hook": d.get("oob.hook"), "mark": d["oob.mark"]}
+        if self.netns is not None:
+            nf["netns"] = self.netns
         for key in ("icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code"):
             if key in d:
                 nf[key.replace(".", "_")] = d[key]
