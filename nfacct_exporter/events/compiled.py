@@ -252,7 +252,7 @@ class FastUlogd:
             if lay.check(v) != lay.const or v[lay.i_len] < lay.min_len:
                 continue
             if lay.i_ts is not None and v[lay.i_ts[0]]:
-                sec, usec = v[lay.i_ts[0]], v[lay.i_ts[1]]
+                sec, usec = v[lay.i_ts[0]] & 0xFFFFFFFF, v[lay.i_ts[1]] & 0xFFFFFFFF
             else:
                 sec, usec = fallback
             head, tz = stamp(sec)
