@@ -62,6 +62,7 @@ class EventWriter:
         self._reopen = threading.Event()
         self._failure: str | None = None  # reason while the output fails, None when it works
         self._dropping = False
+        self._grace = 2.0  # seconds ``stop`` gives the writer to empty the queue
         self._thread: threading.Thread | None = None
 
     # --- listener thread -------------------------------------------------------------------------
@@ -94,11 +95,20 @@ class EventWriter:
         self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Write what is queued (for up to ``timeout`` s), then close the output."""
+        """Write what is queued (for up to ``timeout`` s), then close the output; what could not
+        be written by then is counted as dropped."""
+        self._grace = timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout + 1)
+        reason = self._failure or "queue_full"
+        while self._queue:
+            fmt, _, packets, _ = self._queue.popleft()
+            self._drop(fmt.key, reason, packets)
+        for key, n in collections.Counter(key for key, _ in self._pending).items():
+            self._drop(key, reason, n)
+        self._pending.clear()
         self.output.close()
 
     def counters(self) -> tuple[dict[Key, int], dict[tuple[Key, str], int]]:
@@ -112,7 +122,7 @@ class EventWriter:
         deadline: float | None = None
         while True:
             if self._stop.is_set():
-                deadline = deadline or time.monotonic() + 2.0
+                deadline = deadline or time.monotonic() + self._grace
                 if (not self._queue and not self._pending) or time.monotonic() > deadline:
                     break
             elif not self._pending and not self._queue:

@@ -174,3 +174,15 @@ def test_unix_socket_peer_that_closes_is_noticed_before_writing(tmp_path) -> Non
     srv.close()
     conn2.close()
     out.close()
+
+
+def test_what_stop_cannot_write_is_counted_dropped() -> None:
+    out = Fake()
+    out.fail = OSError(5, "Input/output error")
+    w = EventWriter(out)
+    w.start()
+    for i in range(3):
+        w.submit(fmt(), tcp_datagram(10, i * 10), 10, time.time())
+    wait(lambda: w._failure == "write_error")
+    w.stop(timeout=0.1)
+    assert w.counters() == ({}, {((None, 3), "write_error"): 30})
