@@ -3,8 +3,10 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 # chromium + fonts-dejavu-core: the status page's browser tests (tests/browser, headless, driven
-# over the DevTools pipe: no driver, no npm or pip package); conntrack: the conntrack tests' reference
+# over the DevTools pipe: no driver, no npm or pip package); conntrack: the conntrack tests' reference;
+# ulogd2-json and logrotate: the NFLOG events tests' reference and log rotation
 APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct conntrack ulogd2 \
+            ulogd2-json logrotate \
             graphite-carbon graphite-web prometheus curl openssl systemd \
             chromium fonts-dejavu-core
 
@@ -44,6 +46,7 @@ demo: deps
 bench: deps
 	$(PY) bench/nfacct_poll.py
 	$(PY) bench/nflog_rate.py
+	$(PY) bench/nflog_events.py
 	$(PY) bench/graphite_delivery.py
 	$(PY) bench/namespaces_poll.py
 

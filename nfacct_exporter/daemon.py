@@ -165,6 +165,8 @@ class Daemon:
         self.notifier.reloading()
         self.notifier.watchdog()
         log.info("SIGHUP: reloading %s", self.cfg.path or "the configuration")
+        assert self.current is not None
+        self.current.reopen_events()  # even if the new configuration turns out broken
         try:
             self._reload()
         except ReloadFailed as e:

@@ -11,6 +11,7 @@ from functools import partial
 
 from nfacct_exporter import config, instrumentation, selection
 from nfacct_exporter.config import namespaces
+from nfacct_exporter.events.hub import EventHub
 from nfacct_exporter.poller import Poller
 from nfacct_exporter.sinks.carbon import CarbonSender
 from nfacct_exporter.sinks.graphite import ConntrackLines, NfacctLines, NflogLines, NftLines
@@ -38,6 +39,7 @@ class Pipeline:
     prometheus: PrometheusSink
     carbon: CarbonSender | None
     status: StatusSink
+    events: EventHub | None = None  # the writers of NFLOG packet events
 
     def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
         return self.prometheus.exposition(gzipped, openmetrics)
@@ -46,6 +48,8 @@ class Pipeline:
         """First poll synchronously (so /metrics has data once we listen), then the threads."""
         if self.carbon is not None:
             self.carbon.start()
+        if self.events is not None:
+            self.events.start()
         self.poller.poll_once()
         self.poller.start()
 
@@ -53,6 +57,8 @@ class Pipeline:
         """Stop polling, then flush Graphite for ``grace`` s (default ``graphite.flush_grace``),
         or, on a reload, hand the undelivered lines to ``successor``'s sender instead."""
         self.poller.stop()
+        if self.events is not None:  # the listeners are closed: nothing more is queued
+            self.events.stop()
         if self.carbon is not None:
             if successor is not None and successor.carbon is not None:
                 self.carbon.hand_over(successor.carbon)
@@ -60,8 +66,13 @@ class Pipeline:
             g = self.cfg.graphite
             self.carbon.stop(grace if grace is not None else g.flush_grace if g else 0.0)
 
+    def reopen_events(self) -> None:
+        """SIGHUP: open the event files again (logrotate moved them) and reconnect sockets."""
+        if self.events is not None:
+            self.events.reopen()
 
-def _sources(cfg: config.Config) -> list[Source]:
+
+def _sources(cfg: config.Config, events: EventHub | None) -> list[Source]:
     """One source per kernel interface and namespace. The primary namespace is opened here, so
     the kernel's refusal (no CAP_NET_ADMIN, a group already bound) stops the start-up; other
     namespaces are opened by their first poll and retried while missing."""
@@ -74,10 +85,10 @@ def _sources(cfg: config.Config) -> list[Source]:
             here.append(ConntrackSource(ns.path, ns.label))
         if cfg.nflog:  # no nflog section: no NFLOG source, nothing bound
             if ns.path is None:  # our own namespace: never deleted or replaced
-                here.append(NflogSource(cfg.nflog, ns.path, ns.label))
+                here.append(NflogSource(cfg.nflog, ns.path, ns.label, events))
             else:
-                here.append(Reopening("nflog", partial(NflogSource, cfg.nflog, ns.path, ns.label),
-                                      ns.path, ns.label))
+                here.append(Reopening("nflog", partial(NflogSource, cfg.nflog, ns.path, ns.label,
+                                                       events), ns.path, ns.label))
         if i == 0:
             try:
                 for source in here:
@@ -92,7 +103,8 @@ def _sources(cfg: config.Config) -> list[Source]:
 
 def build(cfg: config.Config) -> Pipeline:
     """Open the sources (raising OSError if the kernel refuses) and connect the sinks."""
-    sources = _sources(cfg)
+    events = EventHub() if any(g.events for g in cfg.nflog) else None
+    sources = _sources(cfg, events)
     poller = Poller(sources, [], cfg.pollinterval)
     carbon = None
     publish = []
@@ -117,4 +129,4 @@ def build(cfg: config.Config) -> Pipeline:
     prom.registry = instrumentation.registry(poller, carbon, lambda: prom.snapshot)
     status = StatusSink(cfg.labels, cfg.pollinterval, carbon)
     poller.publish = [prom.publish, status.publish, *publish]
-    return Pipeline(cfg, poller, prom, carbon, status)
+    return Pipeline(cfg, poller, prom, carbon, status, events)

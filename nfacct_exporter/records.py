@@ -70,3 +70,11 @@ class ConntrackStats(NamedTuple):
             for name, v in values.items():
                 out[name] += v
         return out
+
+
+class NflogEventStats(NamedTuple):
+    """Packet events of one group (in ``Reading.extra["events"]``): written, dropped by reason."""
+
+    group: int
+    written: int
+    dropped: tuple[tuple[str, int], ...]  # (reason, events), every reason, zeros included

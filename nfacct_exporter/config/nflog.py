@@ -11,6 +11,8 @@ Shape::
         rcvbuf: 8388608           # socket receive buffer, bytes (SO_RCVBUFFORCE)
         qthreshold: 1024          # kernel batch: flush after this many packets ...
         qtimeout: 0.1             # ... or after this many seconds (0.01 steps)
+        events:                   # optional: each packet as one JSON line (config/events.py)
+          file: /var/log/nfacct-exporter/nflog.json
 """
 
 import re
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nfacct_exporter.config.checks import MISSING, Invalid, Reader, anything, choice, integer
+from nfacct_exporter.config.events import Events, parse_events
 
 VERDICTS = ("accept", "drop", "reject", "log")
 
@@ -33,6 +36,7 @@ class NflogGroup:
     rcvbuf: int = 8 * 1024 * 1024  # ~120k queued packets (measured) while the listener is busy
     qthreshold: int = 1024  # in practice batches end earlier, when 63 KiB are full
     qtimeout: float = 0.1
+    events: Events | None = None  # packet events (headers copied); None: counting only
 
 
 _verdict = choice(*VERDICTS)
@@ -61,6 +65,7 @@ _SPEC = {
     "rcvbuf": integer(4096, 1 << 30),
     "qthreshold": integer(1, 1_000_000),
     "qtimeout": _qtimeout,
+    "events": anything,
 }
 
 
@@ -83,6 +88,8 @@ def parse(r: Reader, data: Any) -> tuple[NflogGroup, ...]:
             continue
         seen[got["group"]] = key
         overrides = _overrides(r, got.pop("prefix_verdicts", None), f"{key}.prefix_verdicts")
+        if "events" in got:
+            got["events"] = parse_events(r, got["events"], f"{key}.events")
         out.append(NflogGroup(prefix_verdicts=overrides, **got))
     return tuple(out)
 

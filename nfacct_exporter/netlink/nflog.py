@@ -85,6 +85,9 @@ class nflog_packet_msg(nfgen_msg):
 
 
 COPY_RANGE = 8  # bytes of each packet the kernel copies to us: enough for both length fields
+# Groups with packet events: enough for the IPv4 header with options (60) and a TCP header with
+# options (60), or the IPv6 header (40) and TCP with options, as ulogd's BASE decodes them.
+HEADERS_COPY_RANGE = 128
 # Kernel batch size: alloc_skb() rounds up to a power of two after adding its ~320-byte tail, so
 # 64 KiB - 1 KiB is one order-4 GFP_ATOMIC allocation per batch (~470 of our packets), while the
 # kernel's maximum (128 KiB) would become an order-6 one (256 KiB) for no gain: measured, the
@@ -130,14 +133,14 @@ def has_net_admin() -> bool:
 
 
 def config_request(group: int, seq: int, qthreshold: int, qtimeout: int,
-                   nlbufsiz: int = NLBUFSIZ) -> bytes:
-    """BIND ``group`` and configure it in one message: packet copy of ``COPY_RANGE`` bytes,
+                   nlbufsiz: int = NLBUFSIZ, copy_range: int = COPY_RANGE) -> bytes:
+    """BIND ``group`` and configure it in one message: packet copy of ``copy_range`` bytes,
     batches of up to ``qthreshold`` packets / ``nlbufsiz`` bytes flushed after ``qtimeout``
     hundredths of a second, and per-group sequence numbers."""
     msg = nflog_config_msg()
     msg["attrs"] = [
         ("NFULA_CFG_CMD", NFULNL_CFG_CMD_BIND),
-        ("NFULA_CFG_MODE", {"copy_range": COPY_RANGE, "copy_mode": NFULNL_COPY_PACKET}),
+        ("NFULA_CFG_MODE", {"copy_range": copy_range, "copy_mode": NFULNL_COPY_PACKET}),
         ("NFULA_CFG_NLBUFSIZ", nlbufsiz),
         ("NFULA_CFG_QTHRESH", qthreshold),
         ("NFULA_CFG_TIMEOUT", qtimeout),
@@ -148,9 +151,10 @@ def config_request(group: int, seq: int, qthreshold: int, qtimeout: int,
 
 
 def bind(sock: NetfilterSocket, group: int, qthreshold: int, qtimeout: int,
-         where: str = "") -> None:
+         where: str = "", copy_range: int = COPY_RANGE) -> None:
     """Bind and configure one group on ``sock``; raise BindError (one clear line) if refused."""
-    code = sock.transact([config_request(group, sock.next_seq(), qthreshold, qtimeout)])[0]
+    request = config_request(group, sock.next_seq(), qthreshold, qtimeout, copy_range=copy_range)
+    code = sock.transact([request])[0]
     if code:
         raise BindError(code, group, where)
 

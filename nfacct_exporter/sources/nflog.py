@@ -14,6 +14,10 @@ Loss: sockets are opened with NETLINK_NO_ENOBUFS (a full buffer drops the kernel
 silently instead of failing our next recv) and each group numbers its packets (NFULNL_CFG_F_SEQ),
 so every gap is counted as lost when the next packet of the group arrives.
 
+Events: a group with ``events`` copies packet headers (``HEADERS_COPY_RANGE`` bytes instead of
+8) and hands each datagram, after counting it, to its output's writer (``events/``): a queue
+append that never waits; the writer thread renders and writes the lines, or counts the drops.
+
 Cardinality: a group tracks at most ``max_prefixes`` distinct prefixes; packets with any further
 prefix are counted under the overflow record (``prefix=None``), per verdict, and in
 ``overflow_packets``.
@@ -29,9 +33,13 @@ import time
 from collections.abc import Sequence
 
 from nfacct_exporter.config.nflog import NflogGroup
+from nfacct_exporter.events import writer as event_writer
+from nfacct_exporter.events.hub import EventHub
+from nfacct_exporter.events.ifnames import IfNames
+from nfacct_exporter.events.json_format import EventFormat, boolean_label
 from nfacct_exporter.netlink import core, nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket
-from nfacct_exporter.records import NflogCount, NflogGroupStats
+from nfacct_exporter.records import NflogCount, NflogEventStats, NflogGroupStats
 from nfacct_exporter.snapshot import Reading
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,19 @@ class _Group:
         self.aliases = 0
         self.expect = 0  # next sequence number (a new group instance starts at 0)
         self.lost = 0
+        self.writer: event_writer.EventWriter | None = None  # with ``events``: its output's
+        self.format: EventFormat | None = None
+        self._actions: dict[bytes | None, str | None] = {}  # writer thread only
+
+    def action(self, raw: bytes | None) -> str | None:
+        """``action`` of an event with this raw prefix: the verdict as boolean_label says it."""
+        try:
+            return self._actions[raw]
+        except KeyError:
+            if len(self._actions) >= ALIASES_MAX:
+                self._actions.clear()
+            a = self._actions[raw] = boolean_label(verdict_of(self.cfg, core.text(raw or b"")))
+            return a
 
     def admit(self, raw: bytes) -> list[int]:
         """A prefix seen for the first time: track it, or fold it into the overflow record."""
@@ -85,8 +106,10 @@ class NflogSource:
     name = "nflog"
 
     def __init__(self, groups: Sequence[NflogGroup], netns: str | None = None,
-                 label: str | None = None) -> None:
+                 label: str | None = None, events: EventHub | None = None) -> None:
         self.netns = netns
+        self.events = events  # the pipeline's event writers (None: no group has events)
+        self._ifnames: IfNames | None = None
         self.label = label  # the netns label value; None when one namespace is read
         self.cfgs = list(groups)
         self.groups: dict[int, _Group] = {}  # by socket fd
@@ -103,10 +126,11 @@ class NflogSource:
         try:
             for cfg in self.cfgs:
                 sock = NetfilterSocket(self.netns, rcvbuf=cfg.rcvbuf)
-                self.groups[sock.fileno()] = _Group(cfg, sock)
+                g = self.groups[sock.fileno()] = _Group(cfg, sock)
                 with contextlib.suppress(OSError):  # pre-3.2 kernels: ENOBUFS is handled below
                     sock.no_enobufs()
-                nflog.bind(sock, cfg.group, cfg.qthreshold, round(cfg.qtimeout * 100), where)
+                nflog.bind(sock, cfg.group, cfg.qthreshold, round(cfg.qtimeout * 100), where,
+                           copy_range=self._attach_events(g))
                 sock.set_blocking(False)
         except OSError:
             self._close_sockets()
@@ -116,6 +140,18 @@ class NflogSource:
         self._thread.start()
         log.info("nflog: listening on group(s) %s",
                  ", ".join(str(c.group) for c in self.cfgs))
+
+    def _attach_events(self, g: _Group) -> int:
+        """Give a group with ``events`` its writer and format → the copy range to bind with."""
+        ev = g.cfg.events
+        if ev is None or self.events is None:
+            return nflog.COPY_RANGE
+        if self._ifnames is None:
+            self._ifnames = IfNames(self.netns)
+        g.writer = self.events.writer(ev)
+        g.format = EventFormat(g.cfg.group, ev.format, ev.dvc, g.action, self._ifnames,
+                               self.label)
+        return nflog.HEADERS_COPY_RANGE
 
     # --- listener thread ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -152,9 +188,11 @@ class NflogSource:
                 return
             data = bytes(view[:n])
             with self._lock:
-                g.expect, lost, _ = nflog.tally(data, g.counts, g.admit, g.expect)
+                g.expect, lost, packets = nflog.tally(data, g.counts, g.admit, g.expect)
                 g.lost += lost
                 self.datagrams += 1
+            if g.writer is not None:
+                g.writer.submit(g.format, data, packets, time.time())  # type: ignore[arg-type]
 
     # --- poller thread --------------------------------------------------------------------------
     def read(self) -> Reading:
@@ -176,9 +214,19 @@ class NflogSource:
                     overflow += c[0]
                 stats.append(NflogGroupStats(grp, g.lost, len(g.names), overflow))
             extra = {"groups": tuple(stats), "datagrams": self.datagrams,
-                     "receive_errors": self.receive_errors}
+                     "receive_errors": self.receive_errors, "events": self._event_stats()}
         return Reading(self.name, True, time.perf_counter() - start, tuple(records), extra=extra,
                        netns=self.label)
+
+    def _event_stats(self) -> tuple[NflogEventStats, ...]:
+        out = []
+        for g in self.groups.values():
+            if g.writer is not None and g.format is not None:
+                written, dropped = g.writer.counters()
+                key = g.format.key
+                out.append(NflogEventStats(g.cfg.group, written.get(key, 0), tuple(
+                    (r, dropped.get((key, r), 0)) for r in event_writer.REASONS)))
+        return tuple(out)
 
     def close(self) -> None:
         """Stop the listener and close the sockets: the kernel frees the groups."""
@@ -199,4 +247,7 @@ class NflogSource:
             with contextlib.suppress(OSError):
                 g.sock.close()
         self.groups.clear()
+        if self._ifnames is not None:
+            self._ifnames.close()
+            self._ifnames = None
 

@@ -26,6 +26,10 @@ class NflogRenderer:
         nflog_prefix_overflow_packets_total{group="2"} 4
         # TYPE nflog_prefixes gauge
         nflog_prefixes{group="2"} 2
+        # TYPE nflog_events_written_total counter
+        nflog_events_written_total{group="2"} 20
+        # TYPE nflog_events_dropped_total counter
+        nflog_events_dropped_total{group="2",reason="queue_full"} 0
 
     Counts start at 0 when the exporter starts; an overflow series exists once its group has
     overflowed. Prefixes differing only in bytes that are not UTF-8 can render alike (``\\xNN``
@@ -51,7 +55,7 @@ class NflogRenderer:
 
     def render(self, readings: list[Reading]) -> str:
         rows: dict[str, list[int]] = {}
-        lost, overflow, prefixes = [], [], []
+        lost, overflow, prefixes, written, dropped = [], [], [], [], []
         for r in readings:
             for c in r.records:
                 t = self.labels(c.group, c.prefix, c.verdict, r.netns)
@@ -67,6 +71,10 @@ class NflogRenderer:
                 lost.append(f"nflog_lost_packets_total{grp} {g.lost}\n")
                 overflow.append(f"nflog_prefix_overflow_packets_total{grp} {g.overflow_packets}\n")
                 prefixes.append(f"nflog_prefixes{grp} {g.prefixes}\n")
+            for e in r.extra.get("events", ()):
+                written.append(f'nflog_events_written_total{{{ns}group="{e.group}"}} {e.written}\n')
+                dropped += [f'nflog_events_dropped_total{{{ns}group="{e.group}",reason="{why}"}} '
+                            f"{n}\n" for why, n in e.dropped]
         out = [
             family("nflog_packets_total", "counter",
                    "Packets logged to the NFLOG group with this prefix and received by the "
@@ -83,5 +91,11 @@ class NflogRenderer:
                    "max_prefixes distinct prefixes.", overflow),
             family("nflog_prefixes", "gauge", "Distinct prefixes counted for the group.",
                    prefixes),
+            family("nflog_events_written_total", "counter",
+                   "Packet events of the group written to its events output.", written),
+            family("nflog_events_dropped_total", "counter",
+                   "Packet events of the group dropped (the packets were still counted): "
+                   "queue_full (output too slow), write_error (e.g. disk full), disconnected "
+                   "(socket consumer gone), decode_error.", dropped),
         ]
         return "".join(out)
