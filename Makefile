@@ -45,6 +45,7 @@ demo: deps
 
 bench: deps
 	$(PY) bench/nfacct_poll.py
+	$(PY) bench/nfacct_100k.py
 	$(PY) bench/nflog_rate.py
 	$(PY) bench/nflog_events.py
 	$(PY) bench/graphite_delivery.py

@@ -254,11 +254,13 @@ def start_ulogd(lab: Lab, stack: list[tuple[str, str]], sections: str,
     return lab.popen([ULOGD, "-c", str(conf)], f"{name}.out")
 
 
-def start_ulogd_graphite(lab: Lab, port: int, acct: str = "") -> subprocess.Popen:
-    """ulogd2 NFACCT→GRAPHITE (pollinterval 1, zerocounter 0, ``acct`` more NFACCT options) to
+def start_ulogd_graphite(lab: Lab, port: int, acct: str = "", pollinterval: int = 1
+                         ) -> subprocess.Popen:
+    """ulogd2 NFACCT→GRAPHITE (zerocounter 0, ``acct`` more NFACCT options) to
     127.0.0.1:``port`` with the benches' prefix."""
     return start_ulogd(lab, [("acct1", "inpflow_NFACCT"), ("graphite1", "output_GRAPHITE")],
-                       f"[acct1]\npollinterval=1\nzerocounter=0\n{acct}\n[graphite1]\n"
+                       f"[acct1]\npollinterval={pollinterval}\nzerocounter=0\n{acct}\n"
+                       "[graphite1]\n"
                        f'host="127.0.0.1"\nport="{port}"\nprefix="{PREFIX}"\n')
 
 

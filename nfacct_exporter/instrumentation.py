@@ -18,6 +18,7 @@ the exposition. Sample::
 """
 
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -187,6 +188,37 @@ def _conntrack_up(readings: list[Reading]) -> Iterator[Metric]:
     yield up
 
 
+# --- malformed netlink messages skipped by the dump decoders --------------------------------------
+
+class DecodeErrors:
+    """``nfacct_exporter_decode_errors_total{source}``: malformed messages the NFACCT and nft dump
+    decoders skipped (``Reading.extra["decode_errors"]``, counted per source since it was made),
+    summed over namespaces. A namespace's last count is kept while its reads fail, so the total
+    never goes down."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot | None]) -> None:
+        self.snapshot = snapshot
+        self._counts: dict[tuple[str, str | None], int] = {}
+        self._lock = threading.Lock()  # scrapes are served by several threads
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot()
+        totals: dict[str, int] = {}
+        with self._lock:
+            for r in snap.readings.values() if snap else ():
+                if "decode_errors" in r.extra:
+                    key = (r.source, r.netns)
+                    self._counts[key] = max(self._counts.get(key, 0), r.extra["decode_errors"])
+            for (source, _netns), n in self._counts.items():
+                totals[source] = totals.get(source, 0) + n
+        family = CounterMetricFamily(
+            "nfacct_exporter_decode_errors",
+            "Malformed netlink messages the dump decoders skipped.", labels=["source"])
+        for source, n in sorted(totals.items()):
+            family.add_metric([source], n)
+        yield family
+
+
 def registry(poller: Poller, carbon: CarbonSender | None,
              snapshot: Callable[[], Snapshot | None] | None = None) -> CollectorRegistry:
     """A private registry: our collector, build info and the process metrics.
@@ -195,6 +227,7 @@ def registry(poller: Poller, carbon: CarbonSender | None,
     """
     reg = CollectorRegistry()
     reg.register(ExporterCollector(poller, carbon, snapshot))
+    reg.register(DecodeErrors(snapshot or (lambda: poller.last)))
     Info("nfacct_exporter_build", "Version of nfacct-exporter and of Python running it.",
          registry=reg).info({"version": __version__, "revision": version.info()["revision"],
                                  "python": platform.python_version()})

@@ -118,7 +118,8 @@ def build(cfg: config.Config) -> Pipeline:
 
         def send(snap: Snapshot) -> None:  # every source's lines: one chunk per poll
             snap = exported(snap)
-            carbon.submit(b"".join(part.chunk(snap) for part in lines))
+            carbon.submit(b"".join([c for c in (part.chunk(snap) for part in lines)
+                                    if c]))  # a single chunk is joined without a copy
         publish.append(send)
     prom = PrometheusSink({"nfacct": selection.renderer(cfg.labels,
                                                         NfacctRenderer(cfg.labels).render),

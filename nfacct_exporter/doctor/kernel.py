@@ -7,8 +7,6 @@ no CAP_NET_ADMIN, or, for an NFLOG group, that another socket holds it.
 
 import errno
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-
 from nfacct_exporter.netlink import core, nfacct, nflog
 from nfacct_exporter.netlink.socket import NetfilterSocket, NetlinkError
 
@@ -26,7 +24,8 @@ def references(sock: NetfilterSocket) -> tuple[dict[str, int] | None, int]:
 def _config(sock: NetfilterSocket, group: int, attrs: list) -> int:
     msg = nflog.nflog_config_msg()
     msg["attrs"] = attrs
-    data = core.encode(msg, nflog.ULOG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, sock.next_seq(), group)
+    data = core.encode(msg, nflog.ULOG_CONFIG, core.NLM_F_REQUEST | core.NLM_F_ACK,
+                       sock.next_seq(), group)
     return sock.transact([data])[0]
 
 

@@ -5,18 +5,19 @@ Constants from ``include/uapi/linux/netfilter/nfnetlink_conntrack.h`` (message t
 the same ones ``conntrack -S``, ``conntrack -C`` and ``conntrack -S expect`` send: two per-CPU
 dumps (one message per CPU, the CPU number in the nfgenmsg ``res_id``) and one global request
 answered by a single message, followed by the ACK asked for (which ends it like a dump).
-The ``nla_map`` classes build the requests and are the reference decoder in the tests.
+The requests are built with ``struct``; the ``nla_map`` classes, made (and pyroute2 imported) on
+first use, are the reference for them and for the decoder in the tests.
 """
 
 import struct
-
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, nfgen_msg
+from typing import Any
 
 from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
 from nfacct_exporter.records import ConntrackStats
 
+NFNL_SUBSYS_CTNETLINK = 1  # linux/netfilter/nfnetlink.h
+NFNL_SUBSYS_CTNETLINK_EXP = 2
 # enum cntl_msg_types / ctnl_exp_msg_types
 IPCTNL_MSG_CT_GET_STATS_CPU = 4
 IPCTNL_MSG_CT_GET_STATS = 5
@@ -39,64 +40,78 @@ CPU_STATS = {2: "found", 4: "invalid", 8: "insert", 9: "insert_failed", 10: "dro
 EXPECT_STATS = {1: "expect_new", 2: "expect_create", 3: "expect_delete"}
 
 
-class ct_stats_cpu_msg(nfgen_msg):
-    """IPCTNL_MSG_CT_GET_STATS_CPU: one CPU's conntrack statistics (res_id = CPU)."""
+def _declare() -> dict[str, type]:
+    from pyroute2.netlink.nfnetlink import nfgen_msg
 
-    prefix = "CTA_STATS_"
-    nla_map = (
-        ("CTA_STATS_UNSPEC", "none"),
-        ("CTA_STATS_SEARCHED", "be32"),
-        ("CTA_STATS_FOUND", "be32"),
-        ("CTA_STATS_NEW", "be32"),
-        ("CTA_STATS_INVALID", "be32"),
-        ("CTA_STATS_IGNORE", "be32"),
-        ("CTA_STATS_DELETE", "be32"),
-        ("CTA_STATS_DELETE_LIST", "be32"),
-        ("CTA_STATS_INSERT", "be32"),
-        ("CTA_STATS_INSERT_FAILED", "be32"),
-        ("CTA_STATS_DROP", "be32"),
-        ("CTA_STATS_EARLY_DROP", "be32"),
-        ("CTA_STATS_ERROR", "be32"),
-        ("CTA_STATS_SEARCH_RESTART", "be32"),
-        ("CTA_STATS_CLASH_RESOLVE", "be32"),
-        ("CTA_STATS_CHAIN_TOOLONG", "be32"),
-    )
+    class ct_stats_cpu_msg(nfgen_msg):
+        """IPCTNL_MSG_CT_GET_STATS_CPU: one CPU's conntrack statistics (res_id = CPU)."""
 
-
-class ct_stats_msg(nfgen_msg):
-    """IPCTNL_MSG_CT_GET_STATS: the namespace's entry count and the table's limit."""
-
-    prefix = "CTA_STATS_GLOBAL_"
-    nla_map = (
-        ("CTA_STATS_GLOBAL_UNSPEC", "none"),
-        ("CTA_STATS_GLOBAL_ENTRIES", "be32"),
-        ("CTA_STATS_GLOBAL_MAX_ENTRIES", "be32"),
-    )
+        prefix = "CTA_STATS_"
+        nla_map = (
+            ("CTA_STATS_UNSPEC", "none"),
+            ("CTA_STATS_SEARCHED", "be32"),
+            ("CTA_STATS_FOUND", "be32"),
+            ("CTA_STATS_NEW", "be32"),
+            ("CTA_STATS_INVALID", "be32"),
+            ("CTA_STATS_IGNORE", "be32"),
+            ("CTA_STATS_DELETE", "be32"),
+            ("CTA_STATS_DELETE_LIST", "be32"),
+            ("CTA_STATS_INSERT", "be32"),
+            ("CTA_STATS_INSERT_FAILED", "be32"),
+            ("CTA_STATS_DROP", "be32"),
+            ("CTA_STATS_EARLY_DROP", "be32"),
+            ("CTA_STATS_ERROR", "be32"),
+            ("CTA_STATS_SEARCH_RESTART", "be32"),
+            ("CTA_STATS_CLASH_RESOLVE", "be32"),
+            ("CTA_STATS_CHAIN_TOOLONG", "be32"),
+        )
 
 
-class exp_stats_cpu_msg(nfgen_msg):
-    """IPCTNL_MSG_EXP_GET_STATS_CPU: one CPU's expectation statistics (res_id = CPU)."""
+    class ct_stats_msg(nfgen_msg):
+        """IPCTNL_MSG_CT_GET_STATS: the namespace's entry count and the table's limit."""
 
-    prefix = "CTA_STATS_EXP_"
-    nla_map = (
-        ("CTA_STATS_EXP_UNSPEC", "none"),
-        ("CTA_STATS_EXP_NEW", "be32"),
-        ("CTA_STATS_EXP_CREATE", "be32"),
-        ("CTA_STATS_EXP_DELETE", "be32"),
-    )
+        prefix = "CTA_STATS_GLOBAL_"
+        nla_map = (
+            ("CTA_STATS_GLOBAL_UNSPEC", "none"),
+            ("CTA_STATS_GLOBAL_ENTRIES", "be32"),
+            ("CTA_STATS_GLOBAL_MAX_ENTRIES", "be32"),
+        )
+
+
+    class exp_stats_cpu_msg(nfgen_msg):
+        """IPCTNL_MSG_EXP_GET_STATS_CPU: one CPU's expectation statistics (res_id = CPU)."""
+
+        prefix = "CTA_STATS_EXP_"
+        nla_map = (
+            ("CTA_STATS_EXP_UNSPEC", "none"),
+            ("CTA_STATS_EXP_NEW", "be32"),
+            ("CTA_STATS_EXP_CREATE", "be32"),
+            ("CTA_STATS_EXP_DELETE", "be32"),
+        )
+
+    return {"ct_stats_cpu_msg": ct_stats_cpu_msg, "ct_stats_msg": ct_stats_msg,
+            "exp_stats_cpu_msg": exp_stats_cpu_msg}
+
+
+def __getattr__(name: str) -> Any:
+    """The pyroute2 declarations, made (and pyroute2 imported) on first use."""
+    if name in ("ct_stats_cpu_msg", "ct_stats_msg", "exp_stats_cpu_msg"):
+        globals().update(_declare())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stats_cpu_request(seq: int) -> bytes:
-    return core.encode(ct_stats_cpu_msg(), CT_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.request(CT_GET_STATS_CPU, core.NLM_F_REQUEST | core.NLM_F_DUMP, seq)
 
 
 def stats_request(seq: int) -> bytes:
     """Not a dump: one reply message; NLM_F_ACK adds the ACK that tells the reply is complete."""
-    return core.encode(ct_stats_msg(), CT_GET_STATS, NLM_F_REQUEST | NLM_F_ACK, seq)
+    return core.request(CT_GET_STATS, core.NLM_F_REQUEST | core.NLM_F_ACK, seq)
 
 
 def exp_stats_cpu_request(seq: int) -> bytes:
-    return core.encode(exp_stats_cpu_msg(), EXP_GET_STATS_CPU, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.request(EXP_GET_STATS_CPU, core.NLM_F_REQUEST | core.NLM_F_DUMP, seq)
 
 
 _BE16 = struct.Struct(">H")

@@ -1,29 +1,29 @@
 """NFACCT (``linux/netfilter/nfnetlink_acct.h``): constants, the declared message, requests, and
 the hot path that decodes a dump with ``struct``.
 
-pyroute2 0.9 ships no NFACCT class, so ``nfacct_msg`` is declared here from the uapi header. It
-builds the requests and is the reference the fast decoder is checked against
-(``tests/unit/test_nfacct_decoder.py``, same bytes): pyroute2's classes take ~800 ms for a
-10,000-object dump, this decoder a few ms.
+pyroute2 0.9 ships no NFACCT class, so ``nfacct_msg`` is declared here from the uapi header, and
+built on first use: the tests check the requests (made with ``struct``) and the fast decoder
+against it (``tests/unit/test_nfacct_decoder.py``, same bytes); the daemon never imports pyroute2.
+pyroute2's classes take ~800 ms for a 10,000-object dump, this decoder a few ms
+(``nfacct_dumper`` decodes only what changed since the last poll).
 """
 
 import struct
 from collections.abc import Iterator
-
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, nla
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ACCT, nfgen_msg
+from typing import Any
 
 from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
 from nfacct_exporter.records import NfacctObject
 
+NFNLGRP_ACCT_QUOTA = 8  # linux/netfilter/nfnetlink.h: the over-quota announcements
 # enum nfnl_acct_msg_types
 NFNL_MSG_ACCT_NEW = 0
 NFNL_MSG_ACCT_GET = 1
 NFNL_MSG_ACCT_OVERQUOTA = 4
-ACCT_NEW = (NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_NEW
-ACCT_GET = (NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_GET
-ACCT_OVERQUOTA = (NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_OVERQUOTA
+ACCT_NEW = (core.NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_NEW
+ACCT_GET = (core.NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_GET
+ACCT_OVERQUOTA = (core.NFNL_SUBSYS_ACCT << 8) | NFNL_MSG_ACCT_OVERQUOTA
 # enum nfnl_acct_flags
 NFACCT_F_QUOTA_PKTS = 1 << 0
 NFACCT_F_QUOTA_BYTES = 1 << 1
@@ -32,47 +32,60 @@ NFACCT_F_OVERQUOTA = 1 << 2
 NFACCT_NAME, NFACCT_PKTS, NFACCT_BYTES, NFACCT_USE, NFACCT_FLAGS, NFACCT_QUOTA = 1, 2, 3, 4, 5, 6
 
 
-class nfacct_msg(nfgen_msg):
-    """One NFACCT object (reply to GET, body of NEW)."""
+def _declare() -> type:
+    from pyroute2.netlink import nla
+    from pyroute2.netlink.nfnetlink import nfgen_msg
 
-    prefix = "NFACCT_"
-    nla_map = (
-        ("NFACCT_UNSPEC", "none"),
-        ("NFACCT_NAME", "asciiz"),
-        ("NFACCT_PKTS", "be64"),
-        ("NFACCT_BYTES", "be64"),
-        ("NFACCT_USE", "be32"),
-        ("NFACCT_FLAGS", "be32"),
-        ("NFACCT_QUOTA", "be64"),
-        ("NFACCT_FILTER", "nfacct_filter"),
-        ("NFACCT_PAD", "hex"),
-    )
+    class nfacct_msg(nfgen_msg):
+        """One NFACCT object (reply to GET, body of NEW)."""
 
-    class nfacct_filter(nla):
+        prefix = "NFACCT_"
         nla_map = (
-            ("NFACCT_FILTER_UNSPEC", "none"),
-            ("NFACCT_FILTER_MASK", "be32"),
-            ("NFACCT_FILTER_VALUE", "be32"),
+            ("NFACCT_UNSPEC", "none"),
+            ("NFACCT_NAME", "asciiz"),
+            ("NFACCT_PKTS", "be64"),
+            ("NFACCT_BYTES", "be64"),
+            ("NFACCT_USE", "be32"),
+            ("NFACCT_FLAGS", "be32"),
+            ("NFACCT_QUOTA", "be64"),
+            ("NFACCT_FILTER", "nfacct_filter"),
+            ("NFACCT_PAD", "hex"),
         )
+
+        class nfacct_filter(nla):
+            nla_map = (
+                ("NFACCT_FILTER_UNSPEC", "none"),
+                ("NFACCT_FILTER_MASK", "be32"),
+                ("NFACCT_FILTER_VALUE", "be32"),
+            )
+
+    return nfacct_msg
+
+
+def __getattr__(name: str) -> Any:
+    """``nfacct_msg``, the pyroute2 declaration, made (and pyroute2 imported) on first use."""
+    if name == "nfacct_msg":
+        globals()[name] = declared = _declare()
+        return declared
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def acct_dump_request(seq: int) -> bytes:
     """A plain GET dump of every NFACCT object: reads, never resets (not GET_CTRZERO)."""
-    return core.encode(nfacct_msg(), ACCT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.request(ACCT_GET, core.NLM_F_REQUEST | core.NLM_F_DUMP, seq)
 
 
 def acct_new_request(
     name: str, seq: int, quota: int | None = None, quota_bytes: bool = False
 ) -> bytes:
     """Create one NFACCT object; NLM_F_EXCL makes an existing name fail with EBUSY, not reset."""
-    msg = nfacct_msg()
-    attrs = [("NFACCT_NAME", name)]
+    attrs = core.attr(NFACCT_NAME, name.encode("utf-8", "surrogateescape") + b"\0")
     if quota is not None:
         flag = NFACCT_F_QUOTA_BYTES if quota_bytes else NFACCT_F_QUOTA_PKTS
-        attrs += [("NFACCT_FLAGS", flag), ("NFACCT_QUOTA", quota)]
-    msg["attrs"] = attrs
-    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-    return core.encode(msg, ACCT_NEW, flags, seq)
+        attrs += (core.attr(NFACCT_FLAGS, core.BE32.pack(flag))
+                  + core.attr(NFACCT_QUOTA, core.BE64.pack(quota)))
+    flags = core.NLM_F_REQUEST | core.NLM_F_ACK | core.NLM_F_CREATE | core.NLM_F_EXCL
+    return core.request(ACCT_NEW, flags, seq, attrs)
 
 
 # The layout the kernel sends for an object without quota (nfnl_acct_fill_info): NAME, PKTS,
@@ -99,14 +112,21 @@ _USE_HDR = _as_read_by_tail(8, NFACCT_USE)
 def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) -> int:
     """Append the NFACCT objects of one reply datagram to ``out``, from offset ``start`` up to
     the first message that is not one (NLMSG_DONE…); return that message's offset, or the end.
+    A malformed message is skipped (``Dumper`` counts them)."""
+    return _decode(bytes(data), out, start)[0]
+
+
+def _decode(data: bytes, out: list[NfacctObject], start: int) -> tuple[int, int]:
+    """``decode`` → (offset, malformed messages skipped).
 
     ~0.5 µs per object on the fast path (a 10k dump is then about as fast as ``nfacct list``);
     the generic loop is ~3× slower and only runs for quota objects or an unexpected layout.
+    A message whose length runs past the datagram ends it: nothing after it can be trusted.
     """
-    data = bytes(data)  # slicing bytes is cheaper than slicing a memoryview
     off = start
     size = len(data)
     last = size - 24
+    bad = 0
     unpack_head = _HEAD.unpack_from
     unpack_tail = _TAIL.unpack_from
     known = core.names.get
@@ -117,10 +137,10 @@ def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) ->
     while off <= last:
         length, mtype, alen, atype = unpack_head(data, off)
         if mtype != acct_new:
-            return off
+            return off, bad
         end = off + length
         tail = off + 20 + ((alen + 3) & ~3)
-        if end - tail == _TAIL_LEN and atype == name_type and end <= size:
+        if end - tail == _TAIL_LEN and atype == name_type and end <= size and alen > 4:
             ph, pkts, bh, nbytes, uh, use = unpack_tail(data, tail)
             if ph == pkts_hdr and bh == bytes_hdr and uh == use_hdr:
                 raw = data[off + 24 : off + 20 + alen]
@@ -130,17 +150,24 @@ def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) ->
                 off = end  # 4-aligned: so is everything before the tail, and the tail
                 continue
         if length < 16 or end > size:
-            return size  # malformed or truncated: nothing more to trust in this datagram
+            return size, bad + 1
         obj = decode_one(data, off, length)
-        if obj is not None:
+        if obj is None:
+            bad += 1
+        else:
             append(obj)
         off += (length + 3) & ~3
-    return off
+    if size - off >= 16:  # a message too short to hold what it must
+        length, mtype = core.LEN_TYPE.unpack_from(data, off)
+        if mtype == acct_new:
+            return size, bad + 1
+    return off, bad
 
 
 def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
     """The object of the message at ``off``, attribute by attribute in any order (quota objects,
-    padding, new attributes); None without a name."""
+    padding, new attributes); None when malformed: no name, or an attribute that runs past the
+    message or is too short for its value."""
     name = None
     pkts = nbytes = flags = use = 0
     quota = None
@@ -148,21 +175,28 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
     end = off + length
     while a + 4 <= end:
         alen, atype = core.ATTR.unpack_from(data, a)
-        if alen < 4:
-            break
+        if alen < 4 or a + alen > end:
+            return None
         atype &= core.NLA_TYPE_MASK
         if atype == NFACCT_NAME:
             name = core.name(data[a + 4 : a + alen])
-        elif atype == NFACCT_PKTS:
-            pkts = core.BE64.unpack_from(data, a + 4)[0]
-        elif atype == NFACCT_BYTES:
-            nbytes = core.BE64.unpack_from(data, a + 4)[0]
-        elif atype == NFACCT_USE:
-            use = core.BE32.unpack_from(data, a + 4)[0]
-        elif atype == NFACCT_FLAGS:
-            flags = core.BE32.unpack_from(data, a + 4)[0]
-        elif atype == NFACCT_QUOTA:
-            quota = core.BE64.unpack_from(data, a + 4)[0]
+        elif atype in _BE64:
+            if alen < 12:
+                return None
+            value = core.BE64.unpack_from(data, a + 4)[0]
+            if atype == NFACCT_PKTS:
+                pkts = value
+            elif atype == NFACCT_BYTES:
+                nbytes = value
+            else:
+                quota = value
+        elif atype in _BE32:
+            if alen < 8:
+                return None
+            if atype == NFACCT_USE:
+                use = core.BE32.unpack_from(data, a + 4)[0]
+            else:
+                flags = core.BE32.unpack_from(data, a + 4)[0]
         a += (alen + 3) & ~3
     if name is None:
         return None
@@ -170,6 +204,10 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
             "bytes" if flags & NFACCT_F_QUOTA_BYTES else None)
     return NfacctObject(name, pkts, nbytes, flags, quota, unit if quota is not None else None,
                         bool(flags & NFACCT_F_OVERQUOTA), use - 1 if use else 0)
+
+
+_BE64 = frozenset((NFACCT_PKTS, NFACCT_BYTES, NFACCT_QUOTA))
+_BE32 = frozenset((NFACCT_USE, NFACCT_FLAGS))
 
 
 def announced(data: bytes) -> Iterator[str]:
@@ -191,9 +229,10 @@ def announced(data: bytes) -> Iterator[str]:
 
 
 def dump(sock: NetfilterSocket) -> list[NfacctObject]:
-    """Read every NFACCT object of the socket's namespace (plain GET: counters are not reset)."""
+    """Read every NFACCT object of the socket's namespace (plain GET: counters are not reset).
+    The daemon's sources use ``nfacct_dumper.Dumper``, which decodes only what changed."""
     out: list[NfacctObject] = []
-    sock.dump_into(acct_dump_request(sock.next_seq()), lambda data, off: decode(data, out, off))
+    sock.dump_into(acct_dump_request(sock.dump_seq()), lambda data, off: decode(data, out, off))
     return out
 
 

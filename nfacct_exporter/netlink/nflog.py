@@ -2,9 +2,10 @@
 group, and the hot path that tallies logged packets straight from the datagram bytes.
 
 Why by hand: pyroute2's message classes parse ~8–14k packets/s; an attribute walk with ``struct``
-~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s. ``nflog_config_msg``
-builds the CONFIG message, and the tests check ``tally`` against ``nflog_packet_msg`` on the same
-(kernel-made and synthetic) bytes.
+~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s. The CONFIG request is
+built with ``struct`` and checked in the tests against ``nflog_config_msg``, and ``tally`` against
+``nflog_packet_msg`` on the same (kernel-made and synthetic) bytes; both pyroute2 declarations are
+made on first use, so the daemon never imports pyroute2.
 
 Only what counting needs is read from each packet: the prefix, the per-group sequence number
 (NFULNL_CFG_F_SEQ, to count what the kernel could not deliver) and the IP length field of the
@@ -16,72 +17,88 @@ import errno
 import os
 import struct
 from collections.abc import Callable
-
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, nla
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_ULOG, nfgen_msg
+from typing import Any
 
 from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
 
 # enum nfulnl_msg_types
-ULOG_PACKET = (NFNL_SUBSYS_ULOG << 8) | 0  # NFULNL_MSG_PACKET
-ULOG_CONFIG = (NFNL_SUBSYS_ULOG << 8) | 1  # NFULNL_MSG_CONFIG
+ULOG_PACKET = (core.NFNL_SUBSYS_ULOG << 8) | 0  # NFULNL_MSG_PACKET
+ULOG_CONFIG = (core.NFNL_SUBSYS_ULOG << 8) | 1  # NFULNL_MSG_CONFIG
 NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
 NFULNL_CFG_F_SEQ = 0x0001
 # enum nfulnl_attr_type
 NFULA_PACKET_HDR, NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ = 1, 9, 10, 12
+# enum nfulnl_attr_config
+NFULA_CFG_CMD, NFULA_CFG_MODE, NFULA_CFG_NLBUFSIZ = 1, 2, 3
+NFULA_CFG_TIMEOUT, NFULA_CFG_QTHRESH, NFULA_CFG_FLAGS = 4, 5, 6
 
 
-class nflog_config_msg(nfgen_msg):
-    """NFULNL_MSG_CONFIG: bind a group and set copy mode, batching and flags."""
+def _declare() -> dict[str, type]:
+    from pyroute2.netlink import nla
+    from pyroute2.netlink.nfnetlink import nfgen_msg
 
-    prefix = "NFULA_CFG_"
-    nla_map = (
-        ("NFULA_CFG_UNSPEC", "none"),
-        ("NFULA_CFG_CMD", "uint8"),
-        ("NFULA_CFG_MODE", "cfg_mode"),
-        ("NFULA_CFG_NLBUFSIZ", "be32"),
-        ("NFULA_CFG_TIMEOUT", "be32"),
-        ("NFULA_CFG_QTHRESH", "be32"),
-        ("NFULA_CFG_FLAGS", "be16"),
-    )
+    class nflog_config_msg(nfgen_msg):
+        """NFULNL_MSG_CONFIG: bind a group and set copy mode, batching and flags."""
 
-    class cfg_mode(nla):
-        fields = (("copy_range", ">I"), ("copy_mode", "B"), ("_pad", "B"))
+        prefix = "NFULA_CFG_"
+        nla_map = (
+            ("NFULA_CFG_UNSPEC", "none"),
+            ("NFULA_CFG_CMD", "uint8"),
+            ("NFULA_CFG_MODE", "cfg_mode"),
+            ("NFULA_CFG_NLBUFSIZ", "be32"),
+            ("NFULA_CFG_TIMEOUT", "be32"),
+            ("NFULA_CFG_QTHRESH", "be32"),
+            ("NFULA_CFG_FLAGS", "be16"),
+        )
+
+        class cfg_mode(nla):
+            fields = (("copy_range", ">I"), ("copy_mode", "B"), ("_pad", "B"))
 
 
-class nflog_packet_msg(nfgen_msg):
-    """NFULNL_MSG_PACKET: one logged packet (what this exporter reads, and the rest)."""
+    class nflog_packet_msg(nfgen_msg):
+        """NFULNL_MSG_PACKET: one logged packet (what this exporter reads, and the rest)."""
 
-    prefix = "NFULA_"
-    nla_map = (
-        ("NFULA_UNSPEC", "none"),
-        ("NFULA_PACKET_HDR", "packet_hdr"),
-        ("NFULA_MARK", "be32"),
-        ("NFULA_TIMESTAMP", "hex"),
-        ("NFULA_IFINDEX_INDEV", "be32"),
-        ("NFULA_IFINDEX_OUTDEV", "be32"),
-        ("NFULA_IFINDEX_PHYSINDEV", "be32"),
-        ("NFULA_IFINDEX_PHYSOUTDEV", "be32"),
-        ("NFULA_HWADDR", "hex"),
-        ("NFULA_PAYLOAD", "hex"),
-        ("NFULA_PREFIX", "asciiz"),
-        ("NFULA_UID", "be32"),
-        ("NFULA_SEQ", "be32"),
-        ("NFULA_SEQ_GLOBAL", "be32"),
-        ("NFULA_GID", "be32"),
-        ("NFULA_HWTYPE", "be16"),
-        ("NFULA_HWHEADER", "hex"),
-        ("NFULA_HWLEN", "be16"),
-        ("NFULA_CT", "hex"),
-        ("NFULA_CT_INFO", "be32"),
-        ("NFULA_VLAN", "hex"),
-        ("NFULA_L2HDR", "hex"),
-    )
+        prefix = "NFULA_"
+        nla_map = (
+            ("NFULA_UNSPEC", "none"),
+            ("NFULA_PACKET_HDR", "packet_hdr"),
+            ("NFULA_MARK", "be32"),
+            ("NFULA_TIMESTAMP", "hex"),
+            ("NFULA_IFINDEX_INDEV", "be32"),
+            ("NFULA_IFINDEX_OUTDEV", "be32"),
+            ("NFULA_IFINDEX_PHYSINDEV", "be32"),
+            ("NFULA_IFINDEX_PHYSOUTDEV", "be32"),
+            ("NFULA_HWADDR", "hex"),
+            ("NFULA_PAYLOAD", "hex"),
+            ("NFULA_PREFIX", "asciiz"),
+            ("NFULA_UID", "be32"),
+            ("NFULA_SEQ", "be32"),
+            ("NFULA_SEQ_GLOBAL", "be32"),
+            ("NFULA_GID", "be32"),
+            ("NFULA_HWTYPE", "be16"),
+            ("NFULA_HWHEADER", "hex"),
+            ("NFULA_HWLEN", "be16"),
+            ("NFULA_CT", "hex"),
+            ("NFULA_CT_INFO", "be32"),
+            ("NFULA_VLAN", "hex"),
+            ("NFULA_L2HDR", "hex"),
+        )
 
-    class packet_hdr(nla):
-        fields = (("hw_protocol", ">H"), ("hook", "B"), ("_pad", "B"))
+        class packet_hdr(nla):
+            fields = (("hw_protocol", ">H"), ("hook", "B"), ("_pad", "B"))
+
+    return {"nflog_config_msg": nflog_config_msg, "nflog_packet_msg": nflog_packet_msg}
+
+
+def __getattr__(name: str) -> Any:
+    """The pyroute2 declarations (``nflog_config_msg``, ``nflog_packet_msg``), made (and
+    pyroute2 imported) on first use."""
+    if name in ("nflog_config_msg", "nflog_packet_msg"):
+        globals().update(_declare())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 COPY_RANGE = 8  # bytes of each packet the kernel copies to us: enough for both length fields
@@ -137,17 +154,16 @@ def config_request(group: int, seq: int, qthreshold: int, qtimeout: int,
     """BIND ``group`` and configure it in one message: packet copy of ``copy_range`` bytes,
     batches of up to ``qthreshold`` packets / ``nlbufsiz`` bytes flushed after ``qtimeout``
     hundredths of a second, and per-group sequence numbers."""
-    msg = nflog_config_msg()
-    msg["attrs"] = [
-        ("NFULA_CFG_CMD", NFULNL_CFG_CMD_BIND),
-        ("NFULA_CFG_MODE", {"copy_range": copy_range, "copy_mode": NFULNL_COPY_PACKET}),
-        ("NFULA_CFG_NLBUFSIZ", nlbufsiz),
-        ("NFULA_CFG_QTHRESH", qthreshold),
-        ("NFULA_CFG_TIMEOUT", qtimeout),
-        ("NFULA_CFG_FLAGS", NFULNL_CFG_F_SEQ),
-    ]
-    flags = NLM_F_REQUEST | NLM_F_ACK
-    return core.encode(msg, ULOG_CONFIG, flags, seq, res_id=group)
+    attrs = b"".join((
+        core.attr(NFULA_CFG_CMD, bytes([NFULNL_CFG_CMD_BIND])),
+        core.attr(NFULA_CFG_MODE, struct.pack(">IBx", copy_range, NFULNL_COPY_PACKET)),
+        core.attr(NFULA_CFG_NLBUFSIZ, core.BE32.pack(nlbufsiz)),
+        core.attr(NFULA_CFG_QTHRESH, core.BE32.pack(qthreshold)),
+        core.attr(NFULA_CFG_TIMEOUT, core.BE32.pack(qtimeout)),
+        core.attr(NFULA_CFG_FLAGS, struct.pack(">H", NFULNL_CFG_F_SEQ)),
+    ))
+    flags = core.NLM_F_REQUEST | core.NLM_F_ACK
+    return core.request(ULOG_CONFIG, flags, seq, attrs, res_id=group)
 
 
 def bind(sock: NetfilterSocket, group: int, qthreshold: int, qtimeout: int,

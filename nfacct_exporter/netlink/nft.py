@@ -6,8 +6,7 @@ counters (never GETOBJ_RESET); decoded with ``struct`` like ``netlink.nfacct``, 
 against ``nft_obj_msg`` in the tests.
 """
 
-from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, nla
-from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_NFTABLES, nfgen_msg
+from typing import Any
 
 from nfacct_exporter.netlink import core
 from nfacct_exporter.netlink.socket import NetfilterSocket
@@ -16,8 +15,8 @@ from nfacct_exporter.records import NftCounter
 # enum nf_tables_msg_types: named objects
 NFT_MSG_NEWOBJ = 18
 NFT_MSG_GETOBJ = 19
-NFT_NEWOBJ = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWOBJ
-NFT_GETOBJ = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETOBJ
+NFT_NEWOBJ = (core.NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWOBJ
+NFT_GETOBJ = (core.NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETOBJ
 NFT_OBJECT_COUNTER = 1
 # enum nft_object_attributes, enum nft_counter_attributes
 NFTA_OBJ_TABLE, NFTA_OBJ_NAME, NFTA_OBJ_TYPE, NFTA_OBJ_DATA = 1, 2, 3, 4
@@ -26,83 +25,128 @@ NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS = 1, 2
 NFPROTO_NAMES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 
 
-class nft_obj_msg(nfgen_msg):
-    """NFT_MSG_NEWOBJ / GETOBJ: one named stateful object (counter, quota, ...)."""
+def _declare() -> type:
+    from pyroute2.netlink import nla
+    from pyroute2.netlink.nfnetlink import nfgen_msg
 
-    prefix = "NFTA_OBJ_"
-    nla_map = (
-        ("NFTA_OBJ_UNSPEC", "none"),
-        ("NFTA_OBJ_TABLE", "asciiz"),
-        ("NFTA_OBJ_NAME", "asciiz"),
-        ("NFTA_OBJ_TYPE", "be32"),
-        ("NFTA_OBJ_DATA", "counter_data"),
-        ("NFTA_OBJ_USE", "be32"),
-        ("NFTA_OBJ_HANDLE", "be64"),
-        ("NFTA_OBJ_PAD", "hex"),
-        ("NFTA_OBJ_USERDATA", "hex"),
-    )
+    class nft_obj_msg(nfgen_msg):
+        """NFT_MSG_NEWOBJ / GETOBJ: one named stateful object (counter, quota, ...)."""
 
-    class counter_data(nla):
+        prefix = "NFTA_OBJ_"
         nla_map = (
-            ("NFTA_COUNTER_UNSPEC", "none"),
-            ("NFTA_COUNTER_BYTES", "be64"),
-            ("NFTA_COUNTER_PACKETS", "be64"),
-            ("NFTA_COUNTER_PAD", "hex"),
+            ("NFTA_OBJ_UNSPEC", "none"),
+            ("NFTA_OBJ_TABLE", "asciiz"),
+            ("NFTA_OBJ_NAME", "asciiz"),
+            ("NFTA_OBJ_TYPE", "be32"),
+            ("NFTA_OBJ_DATA", "counter_data"),
+            ("NFTA_OBJ_USE", "be32"),
+            ("NFTA_OBJ_HANDLE", "be64"),
+            ("NFTA_OBJ_PAD", "hex"),
+            ("NFTA_OBJ_USERDATA", "hex"),
         )
+
+        class counter_data(nla):
+            nla_map = (
+                ("NFTA_COUNTER_UNSPEC", "none"),
+                ("NFTA_COUNTER_BYTES", "be64"),
+                ("NFTA_COUNTER_PACKETS", "be64"),
+                ("NFTA_COUNTER_PAD", "hex"),
+            )
+
+    return nft_obj_msg
+
+
+def __getattr__(name: str) -> Any:
+    """``nft_obj_msg``, the pyroute2 declaration, made (and pyroute2 imported) on first use."""
+    if name == "nft_obj_msg":
+        globals()[name] = declared = _declare()
+        return declared
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def counters_dump_request(seq: int) -> bytes:
     """Dump named counters of every table and family (GETOBJ, not GETOBJ_RESET)."""
-    msg = nft_obj_msg()
-    msg["attrs"] = [("NFTA_OBJ_TYPE", NFT_OBJECT_COUNTER)]
-    return core.encode(msg, NFT_GETOBJ, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    return core.request(NFT_GETOBJ, core.NLM_F_REQUEST | core.NLM_F_DUMP, seq,
+                        core.attr(NFTA_OBJ_TYPE, core.BE32.pack(NFT_OBJECT_COUNTER)))
 
 
-def decode(data: bytes | memoryview, out: list[NftCounter]) -> None:
-    """Append every named counter in one reply datagram to ``out``."""
-    attr, be64, mask = core.ATTR.unpack_from, core.BE64.unpack_from, core.NLA_TYPE_MASK
+def decode(data: bytes | memoryview, out: list[NftCounter]) -> int:
+    """Append every named counter in one reply datagram to ``out``; return how many malformed
+    messages were skipped (an attribute running past its message or too short for its value;
+    a message running past the datagram ends it)."""
+    attr, mask = core.ATTR.unpack_from, core.NLA_TYPE_MASK
+    bad = 0
     off = 0
     while off + 20 <= len(data):
         length, mtype = core.LEN_TYPE.unpack_from(data, off)
-        if length < 16:
-            return
+        if length < 16 or off + length > len(data):
+            return bad + 1
         if mtype == NFT_NEWOBJ:
-            family = NFPROTO_NAMES.get(data[off + 16], str(data[off + 16]))
-            table = name = ""
-            otype = pkts = nbytes = 0
-            a, end = off + core.HEADER_LEN, off + length
-            while a + 4 <= end:
-                alen, atype = attr(data, a)
-                if alen < 4:
-                    break
-                atype &= mask
-                if atype == NFTA_OBJ_TABLE:
-                    table = core.text(bytes(data[a + 4 : a + alen]))
-                elif atype == NFTA_OBJ_NAME:
-                    name = core.text(bytes(data[a + 4 : a + alen]))
-                elif atype == NFTA_OBJ_TYPE:
-                    otype = core.BE32.unpack_from(data, a + 4)[0]
-                elif atype == NFTA_OBJ_DATA:
-                    b = a + 4
-                    while b + 4 <= a + alen:
-                        blen, btype = attr(data, b)
-                        if blen < 4:
-                            break
-                        btype &= mask
-                        if btype == NFTA_COUNTER_BYTES:
-                            nbytes = be64(data, b + 4)[0]
-                        elif btype == NFTA_COUNTER_PACKETS:
-                            pkts = be64(data, b + 4)[0]
-                        b += (blen + 3) & ~3
-                a += (alen + 3) & ~3
-            if otype == NFT_OBJECT_COUNTER:
-                out.append(NftCounter(family, table, name, pkts, nbytes))
+            counter = _counter(data, off, off + length, attr, mask)
+            if counter is None:
+                bad += 1
+            elif counter is not False:
+                out.append(counter)
         off += (length + 3) & ~3
+    return bad
+
+
+def _counter(data: bytes | memoryview, off: int, end: int, attr: Any, mask: int
+             ) -> NftCounter | None | bool:
+    """The counter of the NEWOBJ message in [off, end); False for another object type; None
+    when malformed."""
+    if end - off < core.HEADER_LEN:
+        return None
+    family = NFPROTO_NAMES.get(data[off + 16], str(data[off + 16]))
+    table = name = ""
+    otype = pkts = nbytes = 0
+    a = off + core.HEADER_LEN
+    while a + 4 <= end:
+        alen, atype = attr(data, a)
+        if alen < 4 or a + alen > end:
+            return None
+        atype &= mask
+        if atype == NFTA_OBJ_TABLE:
+            table = core.text(bytes(data[a + 4 : a + alen]))
+        elif atype == NFTA_OBJ_NAME:
+            name = core.text(bytes(data[a + 4 : a + alen]))
+        elif atype == NFTA_OBJ_TYPE:
+            if alen < 8:
+                return None
+            otype = core.BE32.unpack_from(data, a + 4)[0]
+        elif atype == NFTA_OBJ_DATA:
+            b = a + 4
+            while b + 4 <= a + alen:
+                blen, btype = attr(data, b)
+                btype &= mask
+                if blen < 4 or b + blen > a + alen or (
+                        btype in (NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS) and blen < 12):
+                    return None
+                if btype == NFTA_COUNTER_BYTES:
+                    nbytes = core.BE64.unpack_from(data, b + 4)[0]
+                elif btype == NFTA_COUNTER_PACKETS:
+                    pkts = core.BE64.unpack_from(data, b + 4)[0]
+                b += (blen + 3) & ~3
+        a += (alen + 3) & ~3
+    if otype != NFT_OBJECT_COUNTER:
+        return False
+    return NftCounter(family, table, name, pkts, nbytes)
+
+
+class Dumper:
+    """Every named counter of a socket's namespace, all tables and families, once per call;
+    ``errors`` counts the malformed messages skipped since it was made."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+
+    def __call__(self, sock: NetfilterSocket) -> list[NftCounter]:
+        out: list[NftCounter] = []
+        for datagram in sock.dump(counters_dump_request(sock.next_seq())):
+            self.errors += decode(datagram, out)
+        return out
 
 
 def dump(sock: NetfilterSocket) -> list[NftCounter]:
     """Every named counter of the socket's namespace, all tables and families."""
-    out: list[NftCounter] = []
-    for datagram in sock.dump(counters_dump_request(sock.next_seq())):
-        decode(datagram, out)
-    return out
+    return Dumper()(sock)

@@ -47,6 +47,7 @@ class NetfilterSocket:
             raise
         self.timeout = timeout
         self._seq = itertools.count(1)
+        self._dump_seq = 0  # 0: the next dump takes a new sequence number
         self._buf = bytearray(RECV_SIZE)
         self.recv_into = self._sock.recv_into  # the NFLOG listener's hot path: no wrapper
 
@@ -74,6 +75,15 @@ class NetfilterSocket:
 
     def next_seq(self) -> int:
         return next(self._seq)
+
+    def dump_seq(self) -> int:
+        """The sequence number of the next dump: the last dump's while every dump ran to its
+        end, so an unchanged dump comes back byte for byte the same (the kernel copies it into
+        every reply header) and decoders can reuse what they made of it; a new one once a dump
+        was abandoned, so that dump's leftovers are told apart as stale."""
+        if not self._dump_seq:
+            self._dump_seq = self.next_seq()
+        return self._dump_seq
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -104,21 +114,25 @@ class NetfilterSocket:
         """
         self.send(request)
         seq = core.NLMSG.unpack_from(request)[3]
-        while True:
-            data = self._reply()
-            if _stale(data, seq):
-                continue
-            done = False
-            off = 0
-            while off + 16 <= len(data):
-                length = core.NLMSG.unpack_from(data, off)[0]
-                if length < 16:
-                    break
-                done = _control(data, off) or done
-                off += (length + 3) & ~3
-            yield data
-            if done:
-                return
+        try:
+            while True:
+                data = self._reply()
+                if _stale(data, seq):
+                    continue
+                done = False
+                off = 0
+                while off + 16 <= len(data):
+                    length = core.NLMSG.unpack_from(data, off)[0]
+                    if length < 16:
+                        break
+                    done = _control(data, off) or done
+                    off += (length + 3) & ~3
+                yield data
+                if done:
+                    return
+        except BaseException:  # abandoned (an error, or the consumer stopped early)
+            self._dump_seq = 0
+            raise
 
     def dump_into(self, request: bytes, consume: Callable[[bytes, int], int]) -> None:
         """Send a dump request and hand each reply datagram to ``consume(data, offset)``.
@@ -129,23 +143,27 @@ class NetfilterSocket:
         """
         self.send(request)
         seq = core.NLMSG.unpack_from(request)[3]
-        while True:
-            data = bytes(self._reply())
-            if _stale(data, seq):
-                continue
-            done = False
-            off = 0
-            while off + 16 <= len(data):
-                off = consume(data, off)
-                if off + 16 > len(data):
-                    break
-                length = core.NLMSG.unpack_from(data, off)[0]
-                if length < 16:
-                    break
-                done = _control(data, off) or done
-                off += (length + 3) & ~3
-            if done:
-                return
+        try:
+            while True:
+                data = bytes(self._reply())
+                if _stale(data, seq):
+                    continue
+                done = False
+                off = 0
+                while off + 16 <= len(data):
+                    off = consume(data, off)
+                    if off + 16 > len(data):
+                        break
+                    length = core.NLMSG.unpack_from(data, off)[0]
+                    if length < 16:
+                        break
+                    done = _control(data, off) or done
+                    off += (length + 3) & ~3
+                if done:
+                    return
+        except BaseException:  # abandoned: its leftovers must look stale to the next dump
+            self._dump_seq = 0
+            raise
 
     def transact(self, requests: list[bytes], batch: int = 100) -> list[int]:
         """Send requests asking for ACKs, ``batch`` at a time; return exactly one errno per

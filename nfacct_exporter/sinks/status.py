@@ -16,7 +16,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
-from operator import attrgetter
+from operator import attrgetter, is_not
 from typing import Any
 
 from nfacct_exporter import naming
@@ -65,13 +65,21 @@ class _Stream:
     def __init__(self, source: str, netns: str | None, history: int) -> None:
         self.source, self.netns = source, netns
         self.ring: deque[_Entry] = deque(maxlen=history)
+        self._previous: tuple = ()  # the records of the last entry
 
     def add(self, time: float, reading: Reading) -> None:
-        records = reading.records
+        records, previous = reading.records, self._previous
+        lost = {g.group: g.lost for g in reading.extra.get("groups", ())}
+        self._previous = records
+        if self.ring and len(records) == len(previous) and not any(
+                map(is_not, records, previous)):
+            # the very records of the last poll (netlink.nfacct_dumper): its columns, shared
+            last = self.ring[-1]
+            self.ring.append(_Entry(time, last.keys, last.packets, last.bytes, lost))
+            return
         keys = list(map(_KEYS[self.source], records))
         if self.ring and keys == self.ring[-1].keys:
             keys = self.ring[-1].keys  # shared: later polls find positions without a dict
-        lost = {g.group: g.lost for g in reading.extra.get("groups", ())}
         self.ring.append(_Entry(time, keys, array("Q", map(_PACKETS, records)),
                                 array("Q", map(_BYTES, records)), lost))
 

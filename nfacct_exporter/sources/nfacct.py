@@ -11,9 +11,7 @@ in ``Reading.extra["over_quota_events_errors"]``, and the next poll subscribes a
 import contextlib
 import logging
 
-from pyroute2.netlink.nfnetlink import NFNLGRP_ACCT_QUOTA
-
-from nfacct_exporter.netlink import nfacct
+from nfacct_exporter.netlink import nfacct, nfacct_dumper
 from nfacct_exporter.netlink.socket import NetfilterSocket
 from nfacct_exporter.snapshot import Reading
 from nfacct_exporter.sources.polled import PolledSource
@@ -23,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class NfacctSource(PolledSource):
     def __init__(self, netns: str | None = None, label: str | None = None) -> None:
-        super().__init__("nfacct", nfacct.dump, netns, label)
+        super().__init__("nfacct", nfacct_dumper.Dumper(), netns, label)
         self.events: NetfilterSocket | None = None
         self.over_quota_events: dict[str, int] = {}
         self.events_errors = 0
@@ -32,7 +30,7 @@ class NfacctSource(PolledSource):
         if self.events is None:
             events = NetfilterSocket(self.netns)
             try:
-                events.subscribe(NFNLGRP_ACCT_QUOTA)
+                events.subscribe(nfacct.NFNLGRP_ACCT_QUOTA)
                 events.set_blocking(False)
             except OSError:
                 events.close()

@@ -6,4 +6,4 @@ from nfacct_exporter.sources.polled import PolledSource
 
 class NftSource(PolledSource):
     def __init__(self, netns: str | None = None, label: str | None = None) -> None:
-        super().__init__("nft", nft.dump, netns, label)
+        super().__init__("nft", nft.Dumper(), netns, label)

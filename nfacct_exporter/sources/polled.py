@@ -1,7 +1,9 @@
 """A source read by one netlink dump per poll, in one network namespace that it follows.
 
 NFACCT objects and nft named counters are both read this way: the socket is opened inside the
-namespace (``netlink.netns``) and reused from poll to poll.
+namespace (``netlink.netns``) and reused from poll to poll. A dumper that counts the malformed
+messages it skipped (an ``errors`` attribute: ``netlink.nfacct_dumper.Dumper``,
+``netlink.nft.Dumper``) has that count in ``Reading.extra["decode_errors"]``.
 """
 
 import time
@@ -36,8 +38,12 @@ class PolledSource(Following):
         start = time.perf_counter()
         records = self.dump(self.sock)
         # the namespace instance read, for delta mode: a replaced one's objects count from 0
-        return Reading(self.name, True, time.perf_counter() - start, tuple(records),
-                       extra={"netns_instance": self.instance}, netns=self.label)
+        extra = {"netns_instance": self.instance}
+        errors = getattr(self.dump, "errors", None)
+        if errors is not None:
+            extra["decode_errors"] = errors
+        return Reading(self.name, True, time.perf_counter() - start, tuple(records), extra=extra,
+                       netns=self.label)
 
     def _disconnect(self) -> None:
         if self.sock is not None:
