@@ -148,11 +148,13 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
     end = off + length
     while a + 4 <= end:
         alen, atype = core.ATTR.unpack_from(data, a)
-        if alen < 4:
+        if alen < 4 or a + alen > end:
             break
         atype &= core.NLA_TYPE_MASK
         if atype == NFACCT_NAME:
             name = core.name(data[a + 4 : a + alen])
+        elif alen < (8 if atype == NFACCT_FLAGS else 12):
+            pass  # too short for its value: garbage, not a counter
         elif atype == NFACCT_PKTS:
             pkts = core.BE64.unpack_from(data, a + 4)[0]
         elif atype == NFACCT_BYTES:

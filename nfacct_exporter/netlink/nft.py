@@ -64,8 +64,8 @@ def decode(data: bytes | memoryview, out: list[NftCounter]) -> None:
     off = 0
     while off + 20 <= len(data):
         length, mtype = core.LEN_TYPE.unpack_from(data, off)
-        if length < 16:
-            return
+        if length < 16 or off + length > len(data):
+            return  # malformed or truncated: nothing more to trust in this datagram
         if mtype == NFT_NEWOBJ:
             family = NFPROTO_NAMES.get(data[off + 16], str(data[off + 16]))
             table = name = ""
@@ -73,23 +73,25 @@ def decode(data: bytes | memoryview, out: list[NftCounter]) -> None:
             a, end = off + core.HEADER_LEN, off + length
             while a + 4 <= end:
                 alen, atype = attr(data, a)
-                if alen < 4:
+                if alen < 4 or a + alen > end:
                     break
                 atype &= mask
                 if atype == NFTA_OBJ_TABLE:
                     table = core.text(bytes(data[a + 4 : a + alen]))
                 elif atype == NFTA_OBJ_NAME:
                     name = core.text(bytes(data[a + 4 : a + alen]))
-                elif atype == NFTA_OBJ_TYPE:
+                elif atype == NFTA_OBJ_TYPE and alen >= 8:
                     otype = core.BE32.unpack_from(data, a + 4)[0]
                 elif atype == NFTA_OBJ_DATA:
                     b = a + 4
                     while b + 4 <= a + alen:
                         blen, btype = attr(data, b)
-                        if blen < 4:
+                        if blen < 4 or b + blen > a + alen:
                             break
                         btype &= mask
-                        if btype == NFTA_COUNTER_BYTES:
+                        if blen < 12:
+                            pass
+                        elif btype == NFTA_COUNTER_BYTES:
                             nbytes = be64(data, b + 4)[0]
                         elif btype == NFTA_COUNTER_PACKETS:
                             pkts = be64(data, b + 4)[0]
