@@ -51,8 +51,8 @@ LIMITS = {"rss": 4 << 20, "fds": 3, "threads": 3}  # growth over the second half
 
 
 class Soak:
-    def __init__(self, minutes: float, carbon_every: float) -> None:
-        self.minutes, self.carbon_every = minutes, carbon_every
+    def __init__(self, minutes: float, carbon_every: float, pool: int) -> None:
+        self.minutes, self.carbon_every, self.pool = minutes, carbon_every, pool or None
         self.tmp = Path(tempfile.mkdtemp(prefix="soak-"))
         self.ns = Netns()
         self.stop = threading.Event()
@@ -132,7 +132,7 @@ class Soak:
         self.prefix_rule("soak start", "-A")
         daemon = Daemon(self.ns, self.tmp, CONFIG.format(port=carbon.port)).ready()
         pid = daemon.proc.pid
-        churn = Churn(self.ns.name, batch=50, period=5.0).start()
+        churn = Churn(self.ns.name, batch=50, period=5.0, pool=self.pool).start()
 
         def in_ns(fn, *args) -> None:  # noqa: ANN001
             t = threading.Thread(target=fn, args=args, daemon=True)
@@ -209,7 +209,8 @@ class Soak:
             "second-half fit growth: " + ", ".join(
                 f"{k} {growth[k] / (2**20 if k == 'rss' else 1):+.2f}"
                 + (" MiB" if k == "rss" else "") for k in growth),
-            f"load: objects churned {churned[0]} created / {churned[1]} deleted, "
+            f"load: objects churned {churned[0]} created / {churned[1]} deleted "
+            f"({self.pool * 50 if self.pool else churned[0]} distinct names), "
             + ", ".join(f"{k} {v}" for k, v in self.events.items()),
             "exporter: " + ", ".join(f"{k} {v:g}" for k, v in counts.items())
             + f", tracebacks {tracebacks}",
@@ -232,7 +233,8 @@ def record(soak: Soak, minutes: float) -> None:
         for i, (t, r) in enumerate(soak.samples) if i % 3 == 0 or i == len(soak.samples) - 1)
     with results.open("a") as f:
         f.write(f"\n\n## Soak, {minutes:g} minutes — {time.strftime('%Y-%m-%d %H:%M')}\n\n"
-                f"{common.machine()}. `python3 bench/soak.py --minutes {minutes:g}`.\n\n"
+                f"{common.machine()}. `python3 bench/soak.py --minutes {minutes:g} "
+                f"--name-pool {soak.pool or 0}`.\n\n"
                 + "\n".join(f"- {line}" for line in soak.report)
                 + "\n\n| minute | RSS MiB | fds | threads |\n|---|---|---|---|\n" + rows + "\n")
 
@@ -242,9 +244,12 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--carbon-every", type=float, default=180.0,
                     help="seconds between carbon restarts")
+    ap.add_argument("--name-pool", type=int, default=40,
+                    help="churn rounds whose names are reused (0: every name new, so the "
+                    "per-name caches grow until naming.CACHE_MAX)")
     ap.add_argument("--record", action="store_true", help="append the run to bench/RESULTS.md")
     args = ap.parse_args()
-    soak = Soak(args.minutes, args.carbon_every)
+    soak = Soak(args.minutes, args.carbon_every, args.name_pool)
     try:
         code = soak.run()
     finally:

@@ -21,12 +21,14 @@ def delete_request(name: str | bytes | None, seq: int) -> bytes:
 
 class Churn:
     """On a thread: every ``period`` s, ``batch`` new objects ``<prefix>.<round>.<i>`` are
-    created in namespace ``netns`` and the previous round's deleted. ``stop()`` deletes the
-    last round too and returns (objects created, objects deleted, errnos seen)."""
+    created in namespace ``netns`` and the previous round's deleted; with ``pool`` the round
+    numbers in names wrap (``pool`` × ``batch`` distinct names: objects recreated under old
+    names). ``stop()`` deletes the last round too and returns (created, deleted, errnos seen)."""
 
     def __init__(self, netns: str, batch: int = 1000, period: float = 1.0,
-                 prefix: str = "churn") -> None:
+                 prefix: str = "churn", pool: int | None = None) -> None:
         self.netns, self.batch, self.period, self.prefix = netns, batch, period, prefix
+        self.pool = pool
         self.created = self.deleted = 0
         self.errors: list[int] = []
         self._stop = threading.Event()
@@ -37,6 +39,7 @@ class Churn:
         return self
 
     def _names(self, n: int) -> list[str]:
+        n = n % self.pool if self.pool else n
         return [f"{self.prefix}.{n}.{i}" for i in range(self.batch)]
 
     def _run(self) -> None:
