@@ -1,11 +1,11 @@
 """Coverage-guided fuzzing of every decoder of bytes we did not write (``make fuzz``).
 
 atheris (libFuzzer) drives the shapes of ``tests/support/wire.py`` plus raw bytes and raw text:
-kernel datagrams through the NFACCT, nft and NFLOG decoders, netlink ACKs, the socket's dump
-and ACK loops, the fast decoders against the declared pyroute2 messages on valid input, and the
-main and web config parsers. Any exception but ConfigError/NetlinkError is a crash, saved under
-``FUZZ_ARTIFACTS``. ``FUZZ_SECONDS`` (default 600) bounds the run; ``FUZZ_CORPUS`` keeps the
-corpus between runs.
+kernel datagrams through the NFACCT, nft, NFLOG and conntrack decoders, netlink ACKs, the
+socket's dump and ACK loops, the fast decoders against the declared pyroute2 messages on valid
+input, and the main and web config parsers. Any exception but ConfigError/NetlinkError is a
+crash, saved under ``FUZZ_ARTIFACTS``. ``FUZZ_SECONDS`` (default 600) bounds the run;
+``FUZZ_CORPUS`` keeps the corpus between runs.
 
     FUZZ_SECONDS=600 python3 bench/fuzz.py
 """
@@ -21,7 +21,7 @@ import common  # noqa: F401  (puts the repository on sys.path)
 with atheris.instrument_imports():
     from nfacct_exporter import config
     from nfacct_exporter.config import web
-    from nfacct_exporter.netlink import core, nfacct, nflog, nft, socket  # noqa: F401
+    from nfacct_exporter.netlink import conntrack, core, nfacct, nflog, nft, socket  # noqa: F401
 
 from tests.support import nflog_ref, wire  # noqa: E402
 
@@ -45,7 +45,7 @@ class Provided:
 def one(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     c = Provided(fdp)
-    mode = fdp.ConsumeIntInRange(0, 8)
+    mode = fdp.ConsumeIntInRange(0, 9)
     if mode == 0:
         wire.survives(fdp.ConsumeBytes(4096))
     elif mode == 1:
@@ -72,6 +72,9 @@ def one(data: bytes) -> None:
                 web.load(WEB)
         except config.ConfigError:
             pass
+    elif mode == 8:
+        raw = wire.conntrack_datagram(c)
+        assert wire.conntrack_fast(raw) == wire.conntrack_reference(raw)
     else:
         wire.socket_survives(KERNEL, [wire.garbage(c) for _ in range(c.int(1, 3))])
 

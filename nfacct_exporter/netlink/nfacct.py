@@ -153,7 +153,7 @@ def decode_one(data: bytes, off: int, length: int) -> NfacctObject | None:
         atype &= core.NLA_TYPE_MASK
         if atype == NFACCT_NAME:
             name = core.name(data[a + 4 : a + alen])
-        elif alen < (8 if atype == NFACCT_FLAGS else 12):
+        elif alen < (8 if atype in (NFACCT_FLAGS, NFACCT_USE) else 12):
             pass  # too short for its value: garbage, not a counter
         elif atype == NFACCT_PKTS:
             pkts = core.BE64.unpack_from(data, a + 4)[0]

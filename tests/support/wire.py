@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pyroute2.netlink import NLM_F_MULTI
 
-from nfacct_exporter.netlink import core, nfacct, nflog, nft
+from nfacct_exporter.netlink import conntrack, core, nfacct, nflog, nft
 from nfacct_exporter.netlink.socket import NetfilterSocket, NetlinkError, acks
 from nfacct_exporter.records import NfacctObject, NftCounter
 from tests.support import nflog_ref
@@ -28,6 +28,7 @@ def examples(n: int) -> int:
 
 DONE = struct.pack("=IHHII", 20, core.NLMSG_DONE, NLM_F_MULTI, 0, 0) + bytes(4)
 TYPES = (nfacct.ACCT_NEW, nfacct.ACCT_OVERQUOTA, nft.NFT_NEWOBJ, nflog.ULOG_PACKET,
+         conntrack.CT_GET_STATS_CPU,
          core.NLMSG_ERROR, core.NLMSG_DONE, 1, 0xFFFF)
 
 
@@ -99,6 +100,19 @@ def nflog_datagrams(c: Choices) -> list[bytes]:
     return out
 
 
+def conntrack_datagram(c: Choices) -> bytes:
+    """Per-CPU conntrack statistics as a dump reply: any CPUs, any subset of the attributes."""
+    cls = conntrack.ct_stats_cpu_msg
+    out = []
+    for _ in range(c.int(0, 4)):
+        msg = cls()
+        names = [n for n, _ in cls.nla_map[1:] if c.int(0, 2)]
+        msg["attrs"] = [(n, c.int(0, 2**32 - 1)) for n in names]
+        out.append(core.encode(msg, conntrack.CT_GET_STATS_CPU, NLM_F_MULTI, 1,
+                               res_id=c.int(0, 65535)))
+    return b"".join(map(_align, out)) + (DONE if c.int(0, 1) else b"")
+
+
 # --- garbage -------------------------------------------------------------------------------
 
 def _attrs(c: Choices, depth: int) -> bytes:
@@ -124,7 +138,7 @@ def garbage(c: Choices) -> bytes:
     if kind == 0:
         return c.bytes(0, 300)
     if kind == 1:
-        data = bytearray((nfacct_datagram, nft_datagram)[c.int(0, 1)](c)
+        data = bytearray((nfacct_datagram, nft_datagram, conntrack_datagram)[c.int(0, 2)](c)
                          or b"".join(nflog_datagrams(c)))
         for _ in range(c.int(1, 4)):
             if not data:
@@ -174,10 +188,11 @@ def nfacct_reference(data: bytes) -> list[NfacctObject]:
         flags, quota = m.get_attr("NFACCT_FLAGS") or 0, m.get_attr("NFACCT_QUOTA")
         unit = ("packets" if flags & nfacct.NFACCT_F_QUOTA_PKTS else
                 "bytes" if flags & nfacct.NFACCT_F_QUOTA_BYTES else None)
+        use = m.get_attr("NFACCT_USE") or 0
         out.append(NfacctObject(_text(m.get_attr("NFACCT_NAME")), m.get_attr("NFACCT_PKTS") or 0,
                                 m.get_attr("NFACCT_BYTES") or 0, flags, quota,
                                 unit if quota is not None else None,
-                                bool(flags & nfacct.NFACCT_F_OVERQUOTA)))
+                                bool(flags & nfacct.NFACCT_F_OVERQUOTA), use - 1 if use else 0))
     return out
 
 
@@ -195,6 +210,25 @@ def nft_reference(data: bytes) -> list[NftCounter]:
                               _text(m.get_attr("NFTA_OBJ_NAME")),
                               counter.get("NFTA_COUNTER_PACKETS", 0),
                               counter.get("NFTA_COUNTER_BYTES", 0)))
+    return out
+
+
+def conntrack_reference(data: bytes) -> dict[int, dict[str, int]]:
+    numbers = {n: i for i, (n, _) in enumerate(conntrack.ct_stats_cpu_msg.nla_map)}
+    out: dict[int, dict[str, int]] = {}
+    for raw in messages(data, conntrack.CT_GET_STATS_CPU):
+        m = conntrack.ct_stats_cpu_msg(raw)
+        m.decode()
+        values = out.setdefault(m["res_id"], {})
+        for name, value in m["attrs"]:
+            if numbers[name] in conntrack.CPU_STATS:
+                values[conntrack.CPU_STATS[numbers[name]]] = value
+    return out
+
+
+def conntrack_fast(data: bytes) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    conntrack.decode(data, conntrack.CT_GET_STATS_CPU, conntrack.CPU_STATS, out)
     return out
 
 
@@ -246,6 +280,7 @@ def survives(data: bytes) -> None:
         nfacct_fast(data)
         list(nfacct.announced(data))
         nft_fast(data)
+        conntrack_fast(data)
         counts: dict[bytes, list[int]] = {}
         expect, lost, packets = nflog.tally(data, counts, lambda k: counts.setdefault(k, [0, 0]),
                                             0)

@@ -1,8 +1,9 @@
-"""Property-based tests of every decoder of kernel bytes: on valid datagrams built by the declared
-pyroute2 messages the fast decoders agree with the declarations; on netlink-shaped garbage
-(truncated, lying lengths, zero-length and oversized attributes, unknown types, nested garbage,
-many messages per datagram) no exception escapes and every loop ends. ``make fuzz`` runs the same
-shapes for longer, coverage-guided (``bench/fuzz.py``)."""
+"""Property-based tests of every decoder of kernel bytes (NFACCT, nft, NFLOG, conntrack, ACKs):
+on valid datagrams built by the declared pyroute2 messages the fast decoders agree with the
+declarations; on netlink-shaped garbage (truncated, lying lengths, zero-length and oversized
+attributes, unknown types, nested garbage, many messages per datagram) no exception escapes and
+every loop ends. ``make fuzz`` runs the same shapes for longer, coverage-guided
+(``bench/fuzz.py``)."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,6 +41,13 @@ def test_nfacct_decoder_agrees_with_declaration(data: st.DataObject) -> None:
 def test_nft_decoder_agrees_with_declaration(data: st.DataObject) -> None:
     raw = wire.nft_datagram(Drawn(data))
     assert sorted(wire.nft_fast(raw)) == sorted(wire.nft_reference(raw))
+
+
+@FUZZ
+@given(st.data())
+def test_conntrack_decoder_agrees_with_declaration(data: st.DataObject) -> None:
+    raw = wire.conntrack_datagram(Drawn(data))
+    assert wire.conntrack_fast(raw) == wire.conntrack_reference(raw)
 
 
 @FUZZ
