@@ -53,7 +53,7 @@ deb: .deps-apt
 	bash packaging/deb/build.sh
 
 # Coverage-guided fuzzing of the decoders and config parsers (atheris), FUZZ_SECONDS long;
-# a long soak of the running daemon (SOAK_MINUTES): both record their run in bench/RESULTS.md.
+# a long soak of the running daemon (SOAK_MINUTES; --record appends it to bench/RESULTS.md).
 FUZZ_SECONDS ?= 600
 SOAK_MINUTES ?= 30
 fuzz: deps
