@@ -23,10 +23,10 @@ with atheris.instrument_imports():
     from nfacct_exporter.config import web
     from nfacct_exporter.netlink import conntrack, core, nfacct, nflog, nft, socket  # noqa: F401
 
-from tests.support import nflog_ref, wire  # noqa: E402
+from tests.support import decoding, nflog_ref, wire  # noqa: E402
 
 WEB = os.path.join(tempfile.mkdtemp(prefix="fuzz-web-"), "web.yml")
-KERNEL = wire.FakeKernel(timeout=0.002)
+KERNEL = decoding.FakeKernel(timeout=0.002)
 
 
 class Provided:
@@ -47,20 +47,20 @@ def one(data: bytes) -> None:
     c = Provided(fdp)
     mode = fdp.ConsumeIntInRange(0, 9)
     if mode == 0:
-        wire.survives(fdp.ConsumeBytes(4096))
+        decoding.survives(fdp.ConsumeBytes(4096))
     elif mode == 1:
-        wire.survives(wire.garbage(c))
+        decoding.survives(wire.garbage(c))
     elif mode == 2:
         raw = wire.nfacct_datagram(c)
-        assert wire.nfacct_fast(raw) == wire.nfacct_reference(raw)
+        assert decoding.nfacct_fast(raw) == decoding.nfacct_reference(raw)
     elif mode == 3:
         raw = wire.nft_datagram(c)
-        assert sorted(wire.nft_fast(raw)) == sorted(wire.nft_reference(raw))
+        assert sorted(decoding.nft_fast(raw)) == sorted(decoding.nft_reference(raw))
     elif mode == 4:
         datagrams = wire.nflog_datagrams(c)
         assert nflog_ref.tally_all(datagrams) == nflog_ref.reference(datagrams)
     elif mode == 5:
-        wire.socket_survives(KERNEL, [fdp.ConsumeBytes(512) for _ in range(c.int(1, 3))])
+        decoding.socket_survives(KERNEL, [fdp.ConsumeBytes(512) for _ in range(c.int(1, 3))])
     elif mode in (6, 7):
         text = fdp.ConsumeUnicodeNoSurrogates(4096)
         try:
@@ -74,9 +74,9 @@ def one(data: bytes) -> None:
             pass
     elif mode == 8:
         raw = wire.conntrack_datagram(c)
-        assert wire.conntrack_fast(raw) == wire.conntrack_reference(raw)
+        assert decoding.conntrack_fast(raw) == decoding.conntrack_reference(raw)
     else:
-        wire.socket_survives(KERNEL, [wire.garbage(c) for _ in range(c.int(1, 3))])
+        decoding.socket_survives(KERNEL, [wire.garbage(c) for _ in range(c.int(1, 3))])
 
 
 def main() -> None:

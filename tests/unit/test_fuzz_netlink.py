@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nfacct_exporter.netlink import nfacct
-from tests.support import nflog_ref, wire
+from tests.support import decoding, nflog_ref, wire
 
 FUZZ = settings(max_examples=wire.examples(150), deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -33,21 +33,21 @@ class Drawn:
 @given(st.data())
 def test_nfacct_decoder_agrees_with_declaration(data: st.DataObject) -> None:
     raw = wire.nfacct_datagram(Drawn(data))
-    assert wire.nfacct_fast(raw) == wire.nfacct_reference(raw)
+    assert decoding.nfacct_fast(raw) == decoding.nfacct_reference(raw)
 
 
 @FUZZ
 @given(st.data())
 def test_nft_decoder_agrees_with_declaration(data: st.DataObject) -> None:
     raw = wire.nft_datagram(Drawn(data))
-    assert sorted(wire.nft_fast(raw)) == sorted(wire.nft_reference(raw))
+    assert sorted(decoding.nft_fast(raw)) == sorted(decoding.nft_reference(raw))
 
 
 @FUZZ
 @given(st.data())
 def test_conntrack_decoder_agrees_with_declaration(data: st.DataObject) -> None:
     raw = wire.conntrack_datagram(Drawn(data))
-    assert wire.conntrack_fast(raw) == wire.conntrack_reference(raw)
+    assert decoding.conntrack_fast(raw) == decoding.conntrack_reference(raw)
 
 
 @FUZZ
@@ -62,25 +62,25 @@ def test_nflog_tally_agrees_with_declaration(data: st.DataObject) -> None:
 @given(st.data())
 def test_over_quota_announcements_name_what_decode_names(data: st.DataObject) -> None:
     raw = wire.nfacct_datagram(Drawn(data))
-    assert list(nfacct.announced(raw)) == [o.name for o in wire.nfacct_fast(raw)]
+    assert list(nfacct.announced(raw)) == [o.name for o in decoding.nfacct_fast(raw)]
 
 
 @settings(FUZZ, max_examples=wire.examples(400))
 @given(st.data())
 def test_decoders_survive_garbage(data: st.DataObject) -> None:
-    wire.survives(wire.garbage(Drawn(data)))
+    decoding.survives(wire.garbage(Drawn(data)))
 
 
 @pytest.fixture(scope="module")
 def kernel():  # noqa: ANN201
-    k = wire.FakeKernel()
+    k = decoding.FakeKernel()
     yield k
     k.close()
 
 
 @settings(FUZZ, max_examples=wire.examples(60))
 @given(st.data())
-def test_socket_dump_and_acks_survive_garbage(kernel: wire.FakeKernel,
+def test_socket_dump_and_acks_survive_garbage(kernel: decoding.FakeKernel,
                                               data: st.DataObject) -> None:
     c = Drawn(data)
-    wire.socket_survives(kernel, [wire.garbage(c) for _ in range(c.int(1, 3))])
+    decoding.socket_survives(kernel, [wire.garbage(c) for _ in range(c.int(1, 3))])
