@@ -39,6 +39,10 @@ def own(samples: dict, metric: str, **labels: str) -> float:
                if m == metric and set(labels.items()) <= set(lbl))
 
 
+def has(samples: dict, metric: str, **labels: str) -> bool:
+    return any(m == metric and set(labels.items()) <= set(lbl) for m, lbl in samples)
+
+
 @needs_carbon
 def test_objects_flushed_and_recreated_follow_the_kernel(ns, carbon, exporter) -> None:  # noqa: ANN001
     rules = {"ipv4.web": 31401, "ipv6.web": 31402}
@@ -97,8 +101,8 @@ def test_namespace_vanishing_again_and_again_leaks_nothing(ns, exporter) -> None
             time.sleep(0.15)
             subprocess.run(["ip", "netns", "add", other.name], check=True)
             other.run("nfacct", "add", f"round.{i}")
-            exp.wait_for(lambda s, i=i: own(s, "nfacct_packets_total", netns=other.name,
-                                            name=f"round.{i}") == 0
+            exp.wait_for(lambda s, i=i: has(s, "nfacct_packets_total", netns=other.name,
+                                            name=f"round.{i}")
                          and own(s, "nfacct_up", netns=other.name) == 1)
         s = exp.samples()
         names = {dict(lbl)["name"] for (m, lbl) in s if m == "nfacct_packets_total"}
@@ -121,7 +125,8 @@ def test_nflog_group_held_by_another_socket_binds_once_released(ns, tmp_path) ->
         exp = Daemon(ns, tmp_path, f"pollinterval: 0.2\nnetns: {other.name}\n"
                      "nflog:\n  - group: 7\n    verdict: drop\n").ready()
         subprocess.run(["ip", "netns", "del", other.name], check=True)
-        exp.wait_for(lambda s: own(s, "nfacct_exporter_source_success", source="nflog") == 0)
+        exp.wait_for(lambda s: has(s, "nfacct_exporter_source_success", source="nflog")
+                     and own(s, "nfacct_exporter_source_success", source="nflog") == 0)
         holder = holding.call(NetfilterSocket)
         nflog.bind(holder, 7, 10, 10)
         iptables_log(holding, "iptables", "udp", 31421, 7, "held")
