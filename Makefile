@@ -10,7 +10,7 @@ APT_PKGS := python3 python3-venv python3-pip iproute2 iptables nftables nfacct c
             graphite-carbon graphite-web prometheus curl openssl systemd \
             chromium fonts-dejavu-core
 
-.PHONY: deps test lint demo bench clean deb
+.PHONY: deps test lint demo bench clean deb fuzz soak
 
 .deps-apt: Makefile
 	apt-get update -qq
@@ -55,6 +55,17 @@ bench: deps
 # python3, from PyPI (network needed; downloads cached in .cache/pip); packaging/deb/build.sh
 deb: .deps-apt
 	bash packaging/deb/build.sh
+
+# Coverage-guided fuzzing of the decoders and config parsers (atheris), FUZZ_SECONDS long;
+# a long soak of the running daemon (SOAK_MINUTES; --record appends it to bench/RESULTS.md).
+FUZZ_SECONDS ?= 600
+SOAK_MINUTES ?= 30
+fuzz: deps
+	$(VENV)/bin/pip install -q atheris
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) bench/fuzz.py
+
+soak: deps
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .deps-apt .pytest_cache tests/dashboards/node_modules build/test-artifacts

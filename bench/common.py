@@ -267,3 +267,23 @@ def start_ulogd_graphite(lab: Lab, port: int, acct: str = "", pollinterval: int 
 def object_names(start: int, stop: int) -> list[str]:
     """Ordinary dotted names that the label rule maps (``ipv4.svc000002``)."""
     return [f"ipv{4 if i % 2 == 0 else 6}.svc{i:06d}" for i in range(start, stop)]
+
+
+# --- long runs: resource use over time ----------------------------------------------------------
+
+def resources(pid: int) -> dict[str, int]:
+    """RSS (bytes), open file descriptors and threads of a live process."""
+    status = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss": int(status["VmRSS"].split()[0]) * 1024,
+            "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"])}
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points (0 for fewer than two distinct x)."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0

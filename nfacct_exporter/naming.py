@@ -24,7 +24,9 @@ from dataclasses import dataclass
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # Entries a sink's per-name cache (label text, Graphite paths) holds before it starts again:
 # names come and go (nft counters, NFLOG prefixes of recreated namespaces) for the daemon's life.
-CACHE_MAX = 1_000_000
+# Every distinct name costs ~150-650 bytes across the caches, so this bounds them to tens of MiB;
+# ten times the objects a host is expected to have, so live names never thrash them.
+CACHE_MAX = 100_000
 _TEMPLATE = re.compile(r"\$(?:(\d+)|\{(\w+)\})")
 
 

@@ -25,7 +25,10 @@ def parse(text: str, path: str) -> tuple[Any, dict[str, int]]:
     """YAML text → (plain values, key → line); an empty document is ``{}``.
 
     Syntax errors and duplicate keys raise ConfigError naming ``path`` and the line."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters already
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: YAML error: {e}") from None
     lines: dict[str, int] = {}
     try:
         node = loader.get_single_node()
@@ -37,14 +40,16 @@ def parse(text: str, path: str) -> tuple[Any, dict[str, int]]:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: YAML error: {e}") from None
     except _Duplicate as e:
-        raise ConfigError(f"{path}:{e.line}: key {e.key!r}: duplicate key") from None
+        raise ConfigError(f"{path}:{e.line}: key {e.key!r}: {e.why}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nested too deeply") from None
     finally:
         loader.dispose()
 
 
 class _Duplicate(Exception):
-    def __init__(self, line: int, key: str) -> None:
-        self.line, self.key = line, key
+    def __init__(self, line: int, key: str, why: str = "duplicate key") -> None:
+        self.line, self.key, self.why = line, key, why
 
 
 def _build(node: yaml.Node, path: str, loader: yaml.SafeLoader, lines: dict[str, int]) -> Any:
@@ -54,6 +59,8 @@ def _build(node: yaml.Node, path: str, loader: yaml.SafeLoader, lines: dict[str,
         for knode, vnode in node.value:
             key = loader.construct_object(knode)
             sub = f"{path}.{key}" if path else str(key)
+            if isinstance(key, list | dict | set):
+                raise _Duplicate(knode.start_mark.line + 1, sub, "a key must be a plain value")
             if key in out:
                 raise _Duplicate(knode.start_mark.line + 1, sub)
             lines[sub] = knode.start_mark.line + 1

@@ -202,7 +202,6 @@ class CarbonSender:
             self._write(sock, b"".join(c.raw() for c in batch) if len(batch) > 1
                         else batch[0].raw())
         except OSError as e:
-            self.send_failures += 1
             self._lost(f"send failed: {e}")
             return
         now = time.monotonic()
@@ -266,11 +265,13 @@ class CarbonSender:
             return True
 
     def _lost(self, why: str, backoff: bool = True) -> None:
-        """Close the connection; what was in flight goes back to the front of the backlog."""
+        """Close the connection; what was in flight goes back to the front of the backlog, and
+        counts as a failed send (a reset, a hung or a vanished carbon)."""
         self._close()
         with self._cond:
             n = self.backlog.requeue()
         if n:
+            self.send_failures += 1
             log.warning("graphite: %s:%s: %s; %d lines will be sent again", self.host, self.port,
                         why, n)
             if backoff:

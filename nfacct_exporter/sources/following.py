@@ -3,7 +3,7 @@
 A socket left in a deleted namespace would keep reading that dead namespace forever, so every
 poll looks at the namespace's path first: when its inode changed, what was open is closed and
 opened again in the namespace the path names now; when it is missing, the reading fails and
-the next polls try again. Failures are logged once, and the recovery once.
+the next polls try again. Each cause of failure is logged once, and the recovery once.
 """
 
 import logging
@@ -33,7 +33,7 @@ class Following:
         self._connected = False
         self._inode: int | None = None
         self._vanished = 0  # polls that found the namespace's path missing
-        self._failing = False
+        self._failing = ""  # why the last reading failed ("": it did not)
 
     def _connect(self) -> None:
         raise NotImplementedError
@@ -88,16 +88,17 @@ class Following:
             reading = self._fetch()
         except OSError as e:
             self.close()
-            if not self._failing:
+            why = str(e.strerror or e)
+            if why != self._failing:  # once per cause: a vanished namespace, then a held group
                 where = f" in network namespace {self.netns}" if self.netns else ""
                 log.warning("%s: read failed%s: %s (retrying every poll)", self.name, where,
-                            e.strerror or e)
-            self._failing = True
+                            why)
+            self._failing = why
             return Reading(self.name, False, time.perf_counter() - start, error=str(e),
                            netns=self.label)
         if self._failing:
             log.info("%s: reading %s again", self.name, self.netns or "own namespace")
-            self._failing = False
+            self._failing = ""
         return reading
 
     def close(self) -> None:

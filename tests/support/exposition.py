@@ -11,7 +11,7 @@ Samples = dict[tuple[str, frozenset], float]
 def parse_exposition(text: str) -> Samples:
     """{(metric, frozenset(labels)): value} from the text format, unescaping label values."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the format's only line break (not \r, \v, \x1c, U+2028…)
         if not line or line.startswith("#"):
             continue
         m = _SAMPLE.match(line)
