@@ -76,10 +76,12 @@ def acct_dump_request(seq: int) -> bytes:
 
 
 def acct_new_request(
-    name: str, seq: int, quota: int | None = None, quota_bytes: bool = False
+    name: str | bytes, seq: int, quota: int | None = None, quota_bytes: bool = False
 ) -> bytes:
-    """Create one NFACCT object; NLM_F_EXCL makes an existing name fail with EBUSY, not reset."""
-    attrs = core.attr(NFACCT_NAME, name.encode("utf-8", "surrogateescape") + b"\0")
+    """Create one NFACCT object; NLM_F_EXCL makes an existing name fail with EBUSY, not reset.
+    ``name`` as text (non-UTF-8 bytes as surrogate escapes) or as the raw bytes."""
+    raw = name if isinstance(name, bytes) else name.encode("utf-8", "surrogateescape")
+    attrs = core.attr(NFACCT_NAME, raw + b"\0")
     if quota is not None:
         flag = NFACCT_F_QUOTA_BYTES if quota_bytes else NFACCT_F_QUOTA_PKTS
         attrs += (core.attr(NFACCT_FLAGS, core.BE32.pack(flag))
