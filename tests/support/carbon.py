@@ -9,7 +9,6 @@ from carbon's cache-query port.
 
 import hashlib
 import pickle
-import random
 import socket
 import struct
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import whisper
 
-from tests.support.netns import Netns, stop
+from tests.support.netns import Netns, free_port, stop
 from tests.support.waiting import until
 
 CARBON_CACHE = "/usr/bin/carbon-cache"
@@ -59,8 +58,8 @@ class Carbon:
         self.ns = ns
         self.dir = tmp / "carbon"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = random.randint(20000, 60000)
-        self.query_port = self.port + 1 if self.port < 60000 else self.port - 1
+        self.port = free_port()
+        self.query_port = self.port + 1 if self.port < 32767 else self.port - 1
         self.whisper_dir = self.dir / "storage" / "whisper"
         (self.dir / "carbon.conf").write_text(
             _CONF.format(d=self.dir, port=self.port, query_port=self.query_port))

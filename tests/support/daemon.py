@@ -1,6 +1,7 @@
 """The one runner of the real exporter in a test namespace (extra flags, environment, a wrapper
 such as the seccomp sandbox); stopped by PID when the namespace is cleaned up."""
 
+import http.client
 import os
 import subprocess
 from pathlib import Path
@@ -42,7 +43,8 @@ class Daemon:
     def wait_until(self, probe: Any, timeout: float = 15.0) -> Any:
         """Call ``probe()`` until it returns something truthy (exceptions count as not yet)."""
         try:
-            return until(probe, timeout, "the exporter", 0.05, (OSError, AssertionError),
+            return until(probe, timeout, "the exporter", 0.05,
+                         (OSError, AssertionError, http.client.HTTPException),
                          self._alive)
         except AssertionError as e:
             if self.proc.poll() is not None:

@@ -3,13 +3,12 @@ with a reset, accepts and never reads, or forwards part of the stream and closes
 of a line. Connections after the planned faults are forwarded faithfully."""
 
 import contextlib
-import random
 import socket
 import struct
 import threading
 import time
 
-from tests.support.netns import Netns
+from tests.support.netns import Netns, free_port
 
 RST, SILENT, MIDLINE = "rst", "silent", "midline"
 
@@ -27,7 +26,7 @@ class FaultyCarbon:
                  rcvbuf: int = 4096) -> None:
         self.ns, self.target, self.faults = ns, target, list(faults)
         self.silent_for = silent_for
-        self.port = random.randint(20000, 60000)
+        self.port = free_port()
         self.seen: list[str] = []
         self._closing = threading.Event()
 

@@ -24,8 +24,10 @@ PYTHON = sys.executable  # not resolved: in a venv, the symlink is what finds it
 
 
 def free_port() -> int:
-    """Any high port: each test has its own namespace, so nothing else listens there."""
-    return random.randint(20000, 60000)
+    """Any high port below the ephemeral range (32768–60999): each test has its own namespace,
+    so nothing else listens there, and a client's connect to it before the server listens can
+    never land on its own ephemeral port (Linux's TCP self-connect)."""
+    return random.randint(20000, 32767)
 
 
 class Netns:
