@@ -19,17 +19,16 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
+from blast import BlastLab, wait_idle
 from common import (
     ULOGD,
     ULOGD_PLUGINS,
-    Lab,
     inside,
     machine,
     ratio,
@@ -49,40 +48,14 @@ RATES = [25_000, 50_000, 75_000, 100_000, 150_000, 0]  # 0: unpaced
 COUNTING_RATE = 200_000
 
 
-class EventsLab(Lab):
+class EventsLab(BlastLab):
     def setup(self) -> None:
         script = ["nft add table inet b",
                   "nft add chain inet b in '{ type filter hook input priority 0; }'"]
         script += [f"nft add rule inet b in udp dport {port} counter log prefix '\"bench\"' "
                    f"group {g} drop" for g, port in PORTS.items()]
         self.sh("; ".join(script))
-        self.blast = self.tmp / "blast"
-        subprocess.run(["gcc", "-O2", "-o", str(self.blast), str(HERE / "nflog_blast.c")],
-                       check=True)
-
-    def sh(self, script: str) -> str:
-        return subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-ec", script], check=True,
-                              capture_output=True, text=True).stdout
-
-    def send(self, group: int, count: int, rate: int) -> tuple[int, float]:
-        out = self.sh(f"{self.blast} {PORTS[group]} {count} {rate} 0").split()
-        return int(out[0]), float(out[1])
-
-    def bound(self) -> set[int]:
-        text = self.sh("cat /proc/net/netfilter/nfnetlink_log")
-        return {int(line.split()[0]) for line in text.splitlines() if line.strip()}
-
-
-def wait_idle(pid: int, quiet: float = 0.5, timeout: float = 60.0) -> None:
-    """Until ``pid`` used (almost) no CPU for ``quiet`` seconds: its queues are drained."""
-    deadline = time.monotonic() + timeout
-    last = sched_seconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        now = sched_seconds(pid)
-        if now - last < 0.02 * quiet:
-            return
-        last = now
+        self.compile_sender()
 
 
 def lines(path: Path) -> int:
@@ -133,14 +106,14 @@ nflog:
         side: dict = {}
         if counting:  # the counting-only group gets paced traffic at the same time
             def paced() -> None:
-                side["sent"], _ = self.b.send(COUNTING, int(COUNTING_RATE * seconds),
+                side["sent"], _ = self.b.send(PORTS[COUNTING], int(COUNTING_RATE * seconds),
                                               COUNTING_RATE)
             th = threading.Thread(target=paced)
             th.start()
-        sent, took = self.b.send(EVENTS, count, rate)
+        sent, took = self.b.send(PORTS[EVENTS], count, rate)
         if counting:
             th.join()
-        wait_idle(self.p.pid)
+        wait_idle(self.p.pid, 0.5, 60.0)
         time.sleep(1.0)  # one poll after the drain
         t1 = self.totals()
         d = {k: t1[k] - t0[k] for k in t0}
@@ -181,8 +154,8 @@ def ulogd_step(b: EventsLab, rate: int, seconds: float) -> dict:
     wait_until(lambda: ULOGD_GROUP in b.bound(), 10, "ulogd did not bind", p,
                b.tmp / "ulogd.log")
     cpu0 = sched_seconds(p.pid)
-    sent, took = b.send(ULOGD_GROUP, int((rate or 1_000_000) * seconds), rate)
-    wait_idle(p.pid)
+    sent, took = b.send(PORTS[ULOGD_GROUP], int((rate or 1_000_000) * seconds), rate)
+    wait_idle(p.pid, 0.5, 60.0)
     cpu = sched_seconds(p.pid) - cpu0
     stop(p, 15)  # flushes the JSON file
     written = lines(out)

@@ -23,15 +23,14 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+from blast import BlastLab, wait_idle
 from common import (
     ULOGD,
-    Lab,
     inside,
     machine,
     ratio,
@@ -51,7 +50,7 @@ RATES = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000,
 TARGET = 200_000
 
 
-class NflogLab(Lab):
+class NflogLab(BlastLab):
     """The namespace with the two ``log group`` rules, and the compiled sender."""
 
     def setup(self) -> None:
@@ -61,34 +60,7 @@ class NflogLab(Lab):
                 f"group {GROUP} drop; "
                 f"nft add rule inet b in udp dport {ULOGD_PORT} counter log prefix "
                 f"'\"{PREFIX}\"' group {ULOGD_GROUP} drop")
-        self.blast = self.tmp / "blast"
-        subprocess.run(["gcc", "-O2", "-o", str(self.blast), str(HERE / "nflog_blast.c")],
-                       check=True)
-
-    def sh(self, script: str) -> str:
-        return subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-ec", script], check=True,
-                              capture_output=True, text=True).stdout
-
-    def send(self, port: int, count: int, rate: int) -> tuple[int, float]:
-        out = self.sh(f"{self.blast} {port} {count} {rate} 0").split()
-        return int(out[0]), float(out[1])
-
-    def bound(self) -> set[int]:
-        """NFLOG groups bound in the namespace, as the kernel lists them."""
-        text = self.sh("cat /proc/net/netfilter/nfnetlink_log")
-        return {int(line.split()[0]) for line in text.splitlines() if line.strip()}
-
-
-def wait_idle(pid: int, quiet: float = 0.4, timeout: float = 30.0) -> None:
-    """Until ``pid`` used (almost) no CPU for ``quiet`` seconds: its backlog is drained."""
-    deadline = time.monotonic() + timeout
-    last = sched_seconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        now = sched_seconds(pid)
-        if now - last < 0.02 * quiet:
-            return
-        last = now
+        self.compile_sender()
 
 
 def step_traffic(b: NflogLab, port: int, rate: int, seconds: float) -> tuple[int, float]:
@@ -126,7 +98,7 @@ class Exporter:
         r0, l0, d0 = exporter_totals(self.port)
         cpu0 = sched_seconds(self.p.pid)
         sent, took = step_traffic(self.b, PORT, rate, seconds)
-        wait_idle(self.p.pid)
+        wait_idle(self.p.pid, 0.4, 30.0)
         time.sleep(1.0)  # one poll after the drain
         r1, l1, d1 = exporter_totals(self.port)
         received, lost = r1 - r0, l1 - l0
@@ -162,7 +134,7 @@ def ulogd_step(b: NflogLab, rate: int, seconds: float) -> dict:
                b.tmp / "ulogd.log")
     cpu0 = sched_seconds(p.pid)
     sent, took = step_traffic(b, ULOGD_PORT, rate, seconds)
-    wait_idle(p.pid)
+    wait_idle(p.pid, 0.4, 30.0)
     cpu = sched_seconds(p.pid) - cpu0
     stop(p, 15)
     with out.open("rb") as f:

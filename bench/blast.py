@@ -1,0 +1,46 @@
+"""What the NFLOG benches share: a namespace with ``log group`` rules, the compiled UDP sender
+(``nflog_blast.c``) run inside it, the kernel's list of bound groups, and waiting for a
+process to drain its backlog."""
+
+import subprocess
+import time
+from pathlib import Path
+
+from common import Lab, sched_seconds
+
+HERE = Path(__file__).parent
+
+
+class BlastLab(Lab):
+    """``setup()`` of a subclass loads its rules with ``sh`` and calls ``compile_sender()``."""
+
+    def compile_sender(self) -> None:
+        self.blast = self.tmp / "blast"
+        subprocess.run(["gcc", "-O2", "-o", str(self.blast), str(HERE / "nflog_blast.c")],
+                       check=True)
+
+    def sh(self, script: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", self.ns, "sh", "-ec", script], check=True,
+                              capture_output=True, text=True).stdout
+
+    def send(self, port: int, count: int, rate: int) -> tuple[int, float]:
+        """``count`` datagrams to ``port`` at ``rate``/s (0: unpaced): (sent, seconds)."""
+        out = self.sh(f"{self.blast} {port} {count} {rate} 0").split()
+        return int(out[0]), float(out[1])
+
+    def bound(self) -> set[int]:
+        """NFLOG groups bound in the namespace, as the kernel lists them."""
+        text = self.sh("cat /proc/net/netfilter/nfnetlink_log")
+        return {int(line.split()[0]) for line in text.splitlines() if line.strip()}
+
+
+def wait_idle(pid: int, quiet: float, timeout: float) -> None:
+    """Until ``pid`` used (almost) no CPU for ``quiet`` seconds: its backlog is drained."""
+    deadline = time.monotonic() + timeout
+    last = sched_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = sched_seconds(pid)
+        if now - last < 0.02 * quiet:
+            return
+        last = now
