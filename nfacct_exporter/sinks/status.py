@@ -1,7 +1,8 @@
 """Live status: a bounded ring of recent readings per counter, rates, and the ``/api/status`` view.
 
 ``publish()`` runs on the poller thread and only files each reading's values away as columns
-(``array('Q')`` filled by ``map``: C loops, no per-counter Python code, no JSON). Rows, rates,
+(``array('Q')`` filled by ``map``, kept as byte planes shared with the last poll's: C loops, no
+per-counter Python code, no JSON). Rows, rates,
 sorting and JSON are computed when someone asks, at most once per poll (rows) and per poll and
 query (JSON), on the asking thread. Sample of one counter in the JSON (see the README)::
 
@@ -11,15 +12,17 @@ query (JSON), on the asking thread. Sample of one counter in the JSON (see the R
 """
 
 import json
+import sys
 import threading
 from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
-from operator import attrgetter, is_not
+from operator import is_not, itemgetter
 from typing import Any
 
 from nfacct_exporter import naming
+from nfacct_exporter.records import NfacctObject, NflogCount, NftCounter
 from nfacct_exporter.sinks import status_query
 from nfacct_exporter.sinks.status_query import Query, Row
 from nfacct_exporter.snapshot import Reading, Snapshot
@@ -27,13 +30,42 @@ from nfacct_exporter.snapshot import Reading, Snapshot
 HISTORY = 31  # readings kept per source and namespace: 30 rates per sparkline
 CACHED_QUERIES = 64  # JSON answers kept for the current poll
 
-# what identifies a record of each source from one poll to the next
+# per source: what identifies a record from one poll to the next, its packets, its bytes (by
+# index: itemgetter on a record tuple costs ~30 % less than attrgetter, 10k times a poll)
+_RECORDS = {"nfacct": NfacctObject, "nft": NftCounter, "nflog": NflogCount}
 _KEYS: dict[str, Callable[[Any], Any]] = {
-    "nfacct": attrgetter("name"),
-    "nft": attrgetter("family", "table", "name"),
-    "nflog": attrgetter("group", "prefix", "verdict"),
+    "nfacct": itemgetter(NfacctObject._fields.index("name")),
+    "nft": itemgetter(*map(NftCounter._fields.index, ("family", "table", "name"))),
+    "nflog": itemgetter(*map(NflogCount._fields.index, ("group", "prefix", "verdict"))),
 }
-_PACKETS, _BYTES = attrgetter("packets"), attrgetter("bytes")
+_COUNTS = {source: (itemgetter(kind._fields.index("packets")),
+                    itemgetter(kind._fields.index("bytes"))) for source, kind in _RECORDS.items()}
+
+
+class _Column:
+    """One poll's counts of one kind (packets or bytes) as eight byte planes: plane ``p`` holds
+    byte ``p`` (in memory order) of every count. A plane equal to the last poll's is that very
+    object, so counts that move only in their low bytes share the rest with the whole ring:
+    ~3 bytes a count kept per poll instead of 8."""
+
+    __slots__ = ("planes",)
+
+    def __init__(self, values: array, like: "_Column | None") -> None:
+        raw = values.tobytes()
+        planes = [raw[p::8] for p in range(8)]
+        if like is not None:  # == is a memcmp, and a plane of another length never equal
+            planes = [o if o == n else n for o, n in zip(like.planes, planes, strict=True)]
+        self.planes = tuple(planes)
+
+    def __getitem__(self, j: int) -> int:
+        return int.from_bytes(bytes([p[j] for p in self.planes]), sys.byteorder)
+
+    def full(self) -> array:
+        """Every count, as an ``array('Q')`` (for reading all of them: ~50 µs at 10k)."""
+        buf = bytearray(8 * len(self.planes[0]))
+        for p, plane in enumerate(self.planes):
+            buf[p::8] = plane
+        return array("Q", bytes(buf))
 
 
 class _Entry:
@@ -41,21 +73,24 @@ class _Entry:
 
     __slots__ = ("time", "keys", "packets", "bytes", "lost", "_pos")
 
-    def __init__(self, time: float, keys: list, packets: array, nbytes: array,
+    def __init__(self, time: float, keys: list, packets: _Column, nbytes: _Column,
                  lost: dict[int, int]) -> None:
         self.time, self.keys, self.lost = time, keys, lost
         self.packets, self.bytes = packets, nbytes
         self._pos: dict | None = None
 
+    def index(self, key: Any, i: int, last: "_Entry") -> int | None:
+        """Where ``key`` (index ``i`` in ``last``) is in this poll, None if absent."""
+        if self.keys is last.keys:
+            return i
+        if self._pos is None:
+            self._pos = dict(zip(self.keys, range(len(self.keys)), strict=True))
+        return self._pos.get(key)
+
     def values(self, key: Any, i: int, last: "_Entry",
                absent: tuple[int, int] | None) -> tuple[int, int] | None:
         """Packets and bytes of ``key`` (index ``i`` in ``last``) at this poll, or ``absent``."""
-        if self.keys is last.keys:
-            j: int | None = i
-        else:
-            if self._pos is None:
-                self._pos = dict(zip(self.keys, range(len(self.keys)), strict=True))
-            j = self._pos.get(key)
+        j = self.index(key, i, last)
         return absent if j is None else (self.packets[j], self.bytes[j])
 
 
@@ -80,8 +115,11 @@ class _Stream:
         keys = list(map(_KEYS[self.source], records))
         if self.ring and keys == self.ring[-1].keys:
             keys = self.ring[-1].keys  # shared: later polls find positions without a dict
-        self.ring.append(_Entry(time, keys, array("Q", map(_PACKETS, records)),
-                                array("Q", map(_BYTES, records)), lost))
+        last = self.ring[-1] if self.ring else None
+        packets, nbytes = _COUNTS[self.source]
+        self.ring.append(_Entry(
+            time, keys, _Column(array("Q", map(packets, records)), last and last.packets),
+            _Column(array("Q", map(nbytes, records)), last and last.bytes), lost))
 
 
 def rate(new: int, old: int | None, seconds: float) -> float | None:
@@ -202,9 +240,15 @@ class StatusSink:
         dt = last.time - prev.time if prev is not None else 0.0
         # NFLOG counts start with the exporter: a prefix not seen at the last poll had none yet
         absent = (0, 0) if source == "nflog" else None
+        packets, nbytes = last.packets.full(), last.bytes.full()
+        if prev is not None:
+            old_packets, old_bytes = prev.packets.full(), prev.bytes.full()
         for i, key in enumerate(last.keys):
-            old = prev.values(key, i, last, absent) if prev is not None else None
-            pk, by = last.packets[i], last.bytes[i]
+            pk, by = packets[i], nbytes[i]
+            old = None
+            if prev is not None:
+                j = prev.index(key, i, last)
+                old = absent if j is None else (old_packets[j], old_bytes[j])
             row = Row(source, netns, key, self._label_set(source, key), pk, by,
                       rate(pk, old[0] if old else None, dt), rate(by, old[1] if old else None, dt),
                       partial(history, ring, key, i, absent))
