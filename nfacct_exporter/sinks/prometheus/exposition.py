@@ -3,14 +3,21 @@
 import gzip
 import logging
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from nfacct_exporter.sinks.prometheus import openmetrics
+from nfacct_exporter.sinks.prometheus import openmetrics as om
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 log = logging.getLogger(__name__)
+
+
+def gzip_parts(parts: Sequence[bytes | memoryview]) -> bytes:
+    """``parts`` joined and gzipped (level 1: speed first), never joined in memory."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    return b"".join([*map(z.compress, parts), z.flush()])
 
 
 class PrometheusSink:
@@ -26,7 +33,7 @@ class PrometheusSink:
         self.renderers = renderers
         self.registry = registry or CollectorRegistry()  # own metrics, rendered per scrape
         self._snapshot: Snapshot | None = None
-        self._body: bytes | None = b""  # None: not rendered yet for this snapshot
+        self._body: tuple[bytes, ...] | None = ()  # one per renderer; None: not rendered yet
         self._gzipped: bytes | None = None
         self._om: dict[bool, bytes] = {}  # OpenMetrics counters (gzipped?), made on first use
         self._lock = threading.Lock()  # renderers keep caches: one render at a time
@@ -41,8 +48,9 @@ class PrometheusSink:
             self._snapshot, self._body, self._gzipped = snapshot, None, None
             self._om = {}
 
-    def _counters(self) -> bytes:
-        """The last snapshot's families, rendered on first use (called with the lock held)."""
+    def _counters(self) -> tuple[bytes, ...]:
+        """The last snapshot's families, one part per renderer (never joined: each is sent and
+        compressed as it is), rendered on first use (called with the lock held)."""
         if self._body is None:
             parts = []
             for source, render in self.renderers.items():
@@ -56,7 +64,7 @@ class PrometheusSink:
                     log.exception("rendering %s failed", source)
                     continue
                 parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
-            self._body = b"".join(parts)
+            self._body = tuple(parts)
         return self._body
 
     def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
@@ -67,19 +75,19 @@ class PrometheusSink:
         """
         return b"".join(self.parts(gzipped, openmetrics))
 
-    def parts(self, gzipped: bool = False, openmetrics: bool = False) -> tuple[bytes, bytes]:
-        """``exposition`` as (cached counters, own metrics), to be sent in turn: a scrape never
-        copies the 2 MB counters of 10k objects into a new body."""
+    def parts(self, gzipped: bool = False, openmetrics: bool = False) -> tuple[bytes, ...]:
+        """``exposition`` as parts (cached counters, then own metrics) to be sent in turn: a
+        scrape never copies the 2 MB counters of 10k objects into a new body."""
         if openmetrics:
             return self._openmetrics(gzipped)
         with self._lock:  # counters and own metrics (poll time, nfacct_up) of the same poll
             body = self._counters()
             own = generate_latest(self.registry)
             if gzipped and self._gzipped is None:
-                self._gzipped = gzip.compress(body, compresslevel=1)
+                self._gzipped = gzip_parts(body)
             cached = self._gzipped
         if not gzipped:
-            return body, own
+            return (*body, own)
         assert cached is not None
         return cached, gzip.compress(own, compresslevel=1)
 
@@ -89,9 +97,10 @@ class PrometheusSink:
             body = self._om.get(gzipped)
             if body is None:
                 done = self._om.get(False)
-                parts = [done] if done else openmetrics.pieces(self._counters())
+                parts = [done] if done else [
+                    p for part in self._counters() for p in om.pieces(part)]
                 # a gzip scrape (Prometheus's) keeps only the compressed copy
-                body = self._om[gzipped] = (openmetrics.gzipped(parts) if gzipped
+                body = self._om[gzipped] = (gzip_parts(parts) if gzipped
                                             else b"".join(parts))
-            own = openmetrics.own(self.registry)
+            own = om.own(self.registry)
         return body, gzip.compress(own, compresslevel=1) if gzipped else own

@@ -113,6 +113,7 @@ class NfacctRenderer:
             if shape != self._shape or names != self._names:
                 self._template = self._build(shape, names)
                 self._shape, self._names = shape, names
+            self._last, body = ([], (), b""), b""  # the old text goes first: never two at once
             body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects),
                                      *map(_RULES, objects))
             self._last = (shape, objects, body)

@@ -9,7 +9,6 @@ writer, which also ends the exposition with ``# EOF``.
 """
 
 import re
-import zlib
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.exposition import generate_latest
@@ -53,12 +52,6 @@ def pieces(body: bytes) -> list[bytes | memoryview]:
 def from_text(body: bytes) -> bytes:
     """``pieces`` joined."""
     return b"".join(pieces(body))
-
-
-def gzipped(parts: list[bytes | memoryview]) -> bytes:
-    """``parts`` joined and gzipped (level 1, as the text format), never joined in memory."""
-    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip member
-    return b"".join([*map(z.compress, parts), z.flush()])
 
 
 def own(registry: CollectorRegistry) -> bytes:
