@@ -38,8 +38,8 @@ class NfacctRenderer:
     by a single ``%`` with the values: ~1 ms for 10k objects, against ~4 ms formatting each line
     and encoding the result. The template depends only on the object names, so it is rebuilt
     only when the set or order of names changes, reusing its own label text (names new to it go
-    through the rules); when the records are the very ones of the last render (nothing changed:
-    ``nfacct_dumper``), so is the text. With
+    through the rules). The text itself is not kept past its poll (the sink serves it until the
+    next): 2.3 MB resident at 10k objects, against ~2 ms for a render when nothing changed. With
     several namespaces every series starts with a ``netns`` label. Quota objects (rare) add::
 
         # TYPE nfacct_quota_bytes gauge
@@ -61,7 +61,6 @@ class NfacctRenderer:
         self._shape: Shape = []
         self._names: list[str] = []  # every object's name, in order
         self._template = self._build([], [])
-        self._last: tuple[Shape, tuple | list, bytes] = ([], (), b"")
 
     def labels(self, name: str, netns: str | None = None) -> str:
         """Label text for one object name, computed once per (namespace, name)."""
@@ -107,16 +106,12 @@ class NfacctRenderer:
         else:
             objects = [o for r in readings for o in r.records]
         shape = [(r.netns, len(r.records)) for r in readings]
-        last_shape, last_objects, body = self._last
-        if shape != last_shape or any(map(is_not, objects, last_objects)):
-            names = list(map(_NAME, objects))
-            if shape != self._shape or names != self._names:
-                self._template = self._build(shape, names)
-                self._shape, self._names = shape, names
-            self._last, body = ([], (), b""), b""  # the old text goes first: never two at once
-            body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects),
-                                     *map(_RULES, objects))
-            self._last = (shape, objects, body)
+        names = list(map(_NAME, objects))
+        if shape != self._shape or names != self._names:
+            self._template = self._build(shape, names)
+            self._shape, self._names = shape, names
+        body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects),
+                                 *map(_RULES, objects))
         return body + self._quotas(readings).encode("utf-8")
 
     def _quotas(self, readings: list[Reading]) -> str:
