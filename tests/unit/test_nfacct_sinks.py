@@ -61,7 +61,7 @@ def plain_exposition(records: tuple[NfacctObject, ...]) -> dict:
 def test_prometheus_text_equals_the_values_of_each_poll() -> None:
     r = NfacctRenderer(RULES)
     for records in polls(40):
-        body = r.render([Reading("nfacct", True, 0.0, records)])
+        body = b"".join(r.render([Reading("nfacct", True, 0.0, records)]))
         text = body.decode("utf-8")  # bytes that are not UTF-8 are text (\xNN), not raw bytes
         assert text.count("\n# TYPE ") == 3 and text.endswith("\n")
         expect = plain_exposition(records)

@@ -28,12 +28,12 @@ class PrometheusSink:
     costs nothing here, instead of ~2 ms per 10k objects on the poller thread.
     """
 
-    def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes]],
+    def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes | list[bytes]]],
                  registry: CollectorRegistry | None = None) -> None:
         self.renderers = renderers
         self.registry = registry or CollectorRegistry()  # own metrics, rendered per scrape
         self._snapshot: Snapshot | None = None
-        self._body: tuple[bytes, ...] | None = ()  # one per renderer; None: not rendered yet
+        self._body: tuple[bytes, ...] | None = ()  # None: not rendered yet
         self._gzipped: bytes | None = None
         self._om: dict[bool, bytes] = {}  # OpenMetrics counters (gzipped?), made on first use
         self._lock = threading.Lock()  # renderers keep caches: one render at a time
@@ -49,7 +49,7 @@ class PrometheusSink:
             self._om = {}
 
     def _counters(self) -> tuple[bytes, ...]:
-        """The last snapshot's families, one part per renderer (never joined: each is sent and
+        """The last snapshot's families as the renderers' parts (never joined: each is sent and
         compressed as it is), rendered on first use (called with the lock held)."""
         if self._body is None:
             parts = []
@@ -63,7 +63,8 @@ class PrometheusSink:
                 except Exception:  # a renderer bug must not take the other families down
                     log.exception("rendering %s failed", source)
                     continue
-                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
+                parts += ([text] if isinstance(text, bytes) else [text.encode("utf-8")]
+                          if isinstance(text, str) else text)
             self._body = tuple(parts)
         return self._body
 
