@@ -13,7 +13,6 @@ the asking thread. Sample of one counter in the JSON (see the README)::
 import json
 import threading
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from nfacct_exporter import naming
@@ -24,6 +23,56 @@ from nfacct_exporter.snapshot import Snapshot
 
 HISTORY = 31  # readings kept per source and namespace: 30 rates per sparkline
 CACHED_QUERIES = 64  # JSON answers kept for the current poll
+
+class _Labels:
+    """Mapped labels of record keys, as on /metrics (nft adds family and table), made for the
+    rows asked for and kept while asked for: a key nobody asked about for a whole poll is
+    dropped, so no per-name cache (~4 MiB at 10k names) outlives the status page's use."""
+
+    def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
+        self.rules = rules
+        self._now: dict[tuple[str, Any], dict[str, str]] = {}
+        self._before: dict[tuple[str, Any], dict[str, str]] = {}
+
+    def new_poll(self) -> None:
+        self._before, self._now = self._now, {}
+
+    def get(self, source: str, key: Any) -> dict[str, str]:
+        labels = self._now.get((source, key))
+        if labels is None:
+            labels = self._before.pop((source, key), None)
+            if labels is None:
+                labels = self._make(source, key)
+            self._now[(source, key)] = labels
+        return labels
+
+    def _make(self, source: str, key: Any) -> dict[str, str]:
+        if source == "nfacct":
+            labels = naming.map_labels(self.rules, key)
+        elif source == "nft":
+            labels = {"family": key[0], "table": key[1]}
+            for k, v in naming.map_labels(self.rules, key[2]).items():
+                labels.setdefault(k, v)
+        else:
+            labels = {}
+        return {k: status_query.text(v) for k, v in labels.items()}
+
+
+class _Rows:
+    """What the rows of one reading share in one poll's table: its ring and its labels."""
+
+    __slots__ = ("labeller", "source", "ring", "absent")
+
+    def __init__(self, labeller: _Labels, source: str, ring: tuple[Entry, ...],
+                 absent: tuple[int, int] | None) -> None:
+        self.labeller, self.source, self.ring, self.absent = labeller, source, ring, absent
+
+    def history(self, key: Any, i: int) -> tuple[list, list]:
+        return history(self.ring, key, i, self.absent)
+
+    def labels(self, key: Any) -> dict[str, str]:
+        return self.labeller.get(self.source, key)
+
 
 class StatusSink:
     """Keeps recent readings of NFACCT objects, nft named counters and NFLOG prefixes.
@@ -47,7 +96,7 @@ class StatusSink:
         self._build = threading.Lock()  # one build of rows and JSON at a time
         self._table: status_query.Table | None = None
         self._answers: dict[Query, bytes] = {}
-        self._labels: dict[tuple, dict[str, str]] = {}
+        self._labels = _Labels(rules)
 
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
@@ -61,6 +110,7 @@ class StatusSink:
             for gone in [k for k in self._streams if k not in snapshot.readings]:
                 del self._streams[gone]
             self._snapshot, self._table, self._answers = snapshot, None, {}
+            self._labels.new_poll()
 
     def adopt(self, predecessor: "StatusSink") -> None:
         """Start from a reloaded pipeline's recent readings (copied: both may poll a moment)."""
@@ -118,6 +168,7 @@ class StatusSink:
         # NFLOG counts start with the exporter: a prefix not seen at the last poll had none yet
         absent = (0, 0) if source == "nflog" else None
         packets, nbytes = last.packets.full(), last.bytes.full()
+        shared = _Rows(self._labels, source, ring, absent)
         if prev is not None:
             old_packets, old_bytes = prev.packets.full(), prev.bytes.full()
         for i, key in enumerate(last.keys):
@@ -126,9 +177,8 @@ class StatusSink:
             if prev is not None:
                 j = prev.index(key, i, last)
                 old = absent if j is None else (old_packets[j], old_bytes[j])
-            row = Row(source, netns, key, self._label_set(source, key), pk, by,
-                      rate(pk, old[0] if old else None, dt), rate(by, old[1] if old else None, dt),
-                      partial(history, ring, key, i, absent))
+            row = Row(source, netns, key, pk, by, rate(pk, old[0] if old else None, dt),
+                      rate(by, old[1] if old else None, dt), shared, i)
             (table.nflog if source == "nflog" else table.counters).append(row)
         if source == "nflog":
             for group, lost in sorted(last.lost.items()):
@@ -136,24 +186,6 @@ class StatusSink:
                 table.groups.append({"group": group, "netns": netns, "lost": lost,
                                      "lost_per_second": status_query.rounded(
                                          rate(lost, before, dt))})
-
-    def _label_set(self, source: str, key: Any) -> dict[str, str]:
-        """Mapped labels of a name, as on /metrics (nft adds family and table)."""
-        labels = self._labels.get((source, key))
-        if labels is None:
-            if len(self._labels) > naming.CACHE_MAX:
-                self._labels.clear()
-            if source == "nfacct":
-                labels = naming.map_labels(self.rules, key)
-            elif source == "nft":
-                labels = {"family": key[0], "table": key[1]}
-                for k, v in naming.map_labels(self.rules, key[2]).items():
-                    labels.setdefault(k, v)
-            else:
-                labels = {}
-            labels = self._labels[(source, key)] = {k: status_query.text(v)
-                                                    for k, v in labels.items()}
-        return labels
 
     def _health(self, table: status_query.Table) -> dict[str, Any]:
         snap = table.snapshot
