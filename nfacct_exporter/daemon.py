@@ -56,10 +56,11 @@ class Daemon:
         self.servers: list[MetricsServer] = []
         self.max_requests = max_requests  # --web.max-requests (0: no limit)
 
-    def exposition(self, gzipped: bool, openmetrics: bool = False) -> bytes:
-        """The current pipeline's exposition (its own metrics include the reload gauges)."""
+    def exposition(self, gzipped: bool, openmetrics: bool = False) -> tuple[bytes, ...]:
+        """The current pipeline's exposition (its own metrics include the reload gauges), as
+        parts for the server to send in turn."""
         assert self.current is not None
-        return self.current.exposition(gzipped, openmetrics)
+        return self.current.prometheus.parts(gzipped, openmetrics)
 
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:

@@ -1,9 +1,9 @@
 """Live status: a bounded ring of recent readings per counter, rates, and the ``/api/status`` view.
 
-``publish()`` runs on the poller thread and only files each reading's values away as columns
-(``array('Q')`` filled by ``map``: C loops, no per-counter Python code, no JSON). Rows, rates,
-sorting and JSON are computed when someone asks, at most once per poll (rows) and per poll and
-query (JSON), on the asking thread. Sample of one counter in the JSON (see the README)::
+``publish()`` runs on the poller thread and only files each reading's values away
+(``status_ring``: C loops, no per-counter Python code, no JSON). Rows, rates, sorting and JSON
+are computed when someone asks, at most once per poll (rows) and per poll and query (JSON), on
+the asking thread. Sample of one counter in the JSON (see the README)::
 
     {"kind": "nfacct", "name": "ipv4.http", "netns": null, "labels": {"family": "ipv4"},
      "packets": 19, "bytes": 1381, "packets_per_second": 1.9, "bytes_per_second": 138.1,
@@ -12,102 +12,66 @@ query (JSON), on the asking thread. Sample of one counter in the JSON (see the R
 
 import json
 import threading
-from array import array
-from collections import deque
 from collections.abc import Callable, Mapping
-from functools import partial
-from operator import attrgetter, is_not
 from typing import Any
 
 from nfacct_exporter import naming
 from nfacct_exporter.sinks import status_query
 from nfacct_exporter.sinks.status_query import Query, Row
-from nfacct_exporter.snapshot import Reading, Snapshot
+from nfacct_exporter.sinks.status_ring import KEYS, Entry, Stream, history, rate
+from nfacct_exporter.snapshot import Snapshot
 
 HISTORY = 31  # readings kept per source and namespace: 30 rates per sparkline
 CACHED_QUERIES = 64  # JSON answers kept for the current poll
 
-# what identifies a record of each source from one poll to the next
-_KEYS: dict[str, Callable[[Any], Any]] = {
-    "nfacct": attrgetter("name"),
-    "nft": attrgetter("family", "table", "name"),
-    "nflog": attrgetter("group", "prefix", "verdict"),
-}
-_PACKETS, _BYTES = attrgetter("packets"), attrgetter("bytes")
+class _Labels:
+    """Mapped labels of record keys, as on /metrics (nft adds family and table), made for the
+    rows asked for and kept while asked for: a key nobody asked about for a whole poll is
+    dropped, so no per-name cache (~4 MiB at 10k names) outlives the status page's use."""
 
+    def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
+        self.rules = rules
+        self._now: dict[tuple[str, Any], dict[str, str]] = {}
+        self._before: dict[tuple[str, Any], dict[str, str]] = {}
 
-class _Entry:
-    """One poll of one source: its record keys and their packet and byte counts as columns."""
+    def new_poll(self) -> None:
+        self._before, self._now = self._now, {}
 
-    __slots__ = ("time", "keys", "packets", "bytes", "lost", "_pos")
+    def get(self, source: str, key: Any) -> dict[str, str]:
+        labels = self._now.get((source, key))
+        if labels is None:
+            labels = self._before.pop((source, key), None)
+            if labels is None:
+                labels = self._make(source, key)
+            self._now[(source, key)] = labels
+        return labels
 
-    def __init__(self, time: float, keys: list, packets: array, nbytes: array,
-                 lost: dict[int, int]) -> None:
-        self.time, self.keys, self.lost = time, keys, lost
-        self.packets, self.bytes = packets, nbytes
-        self._pos: dict | None = None
-
-    def values(self, key: Any, i: int, last: "_Entry",
-               absent: tuple[int, int] | None) -> tuple[int, int] | None:
-        """Packets and bytes of ``key`` (index ``i`` in ``last``) at this poll, or ``absent``."""
-        if self.keys is last.keys:
-            j: int | None = i
+    def _make(self, source: str, key: Any) -> dict[str, str]:
+        if source == "nfacct":
+            labels = naming.map_labels(self.rules, key)
+        elif source == "nft":
+            labels = {"family": key[0], "table": key[1]}
+            for k, v in naming.map_labels(self.rules, key[2]).items():
+                labels.setdefault(k, v)
         else:
-            if self._pos is None:
-                self._pos = dict(zip(self.keys, range(len(self.keys)), strict=True))
-            j = self._pos.get(key)
-        return absent if j is None else (self.packets[j], self.bytes[j])
+            labels = {}
+        return {k: status_query.text(v) for k, v in labels.items()}
 
 
-class _Stream:
-    """The ring of one reading key (``nfacct``, ``nflog@ns1``...)."""
+class _Rows:
+    """What the rows of one reading share in one poll's table: its ring and its labels."""
 
-    def __init__(self, source: str, netns: str | None, history: int) -> None:
-        self.source, self.netns = source, netns
-        self.ring: deque[_Entry] = deque(maxlen=history)
-        self._previous: tuple = ()  # the records of the last entry
+    __slots__ = ("labeller", "source", "ring", "absent")
 
-    def add(self, time: float, reading: Reading) -> None:
-        records, previous = reading.records, self._previous
-        lost = {g.group: g.lost for g in reading.extra.get("groups", ())}
-        self._previous = records
-        if self.ring and len(records) == len(previous) and not any(
-                map(is_not, records, previous)):
-            # the very records of the last poll (netlink.nfacct_dumper): its columns, shared
-            last = self.ring[-1]
-            self.ring.append(_Entry(time, last.keys, last.packets, last.bytes, lost))
-            return
-        keys = list(map(_KEYS[self.source], records))
-        if self.ring and keys == self.ring[-1].keys:
-            keys = self.ring[-1].keys  # shared: later polls find positions without a dict
-        self.ring.append(_Entry(time, keys, array("Q", map(_PACKETS, records)),
-                                array("Q", map(_BYTES, records)), lost))
+    def __init__(self, labeller: _Labels, source: str, ring: tuple[Entry, ...],
+                 absent: tuple[int, int] | None) -> None:
+        self.labeller, self.source, self.ring, self.absent = labeller, source, ring, absent
 
+    def history(self, key: Any, i: int) -> tuple[list, list]:
+        return history(self.ring, key, i, self.absent)
 
-def rate(new: int, old: int | None, seconds: float) -> float | None:
-    """Per-second increase; a value that went down (reset, recreated) counts from zero."""
-    if old is None or seconds <= 0:
-        return None
-    return (new - old if new >= old else new) / seconds
-
-
-def history(ring: tuple[_Entry, ...], key: Any, i: int,
-            absent: tuple[int, int] | None) -> tuple[list, list]:
-    """Packet and byte rates between consecutive readings of ``key`` (None where unknown)."""
-    last = ring[-1]
-    points = [e.values(key, i, last, absent) for e in ring]
-    pps: list[float | None] = []
-    bps: list[float | None] = []
-    for k in range(1, len(ring)):
-        a, b = points[k - 1], points[k]
-        if a is None or b is None:
-            pps.append(None)
-            bps.append(None)
-        else:
-            dt = ring[k].time - ring[k - 1].time
-            pps.append(status_query.coarse(rate(b[0], a[0], dt)))
-            bps.append(status_query.coarse(rate(b[1], a[1], dt)))
-    return pps, bps
+    def labels(self, key: Any) -> dict[str, str]:
+        return self.labeller.get(self.source, key)
 
 
 class StatusSink:
@@ -126,26 +90,27 @@ class StatusSink:
         self.carbon = carbon
         self.reload = reload
         self.history = history
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, Stream] = {}
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()  # publish vs. readers taking the rings
         self._build = threading.Lock()  # one build of rows and JSON at a time
         self._table: status_query.Table | None = None
         self._answers: dict[Query, bytes] = {}
-        self._labels: dict[tuple, dict[str, str]] = {}
+        self._labels = _Labels(rules)
 
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
             for key, reading in snapshot.readings.items():
-                if reading.source in _KEYS and reading.ok:
+                if reading.source in KEYS and reading.ok:
                     stream = self._streams.get(key)
                     if stream is None:
-                        stream = self._streams[key] = _Stream(reading.source, reading.netns,
+                        stream = self._streams[key] = Stream(reading.source, reading.netns,
                                                               self.history)
                     stream.add(snapshot.time, reading)
             for gone in [k for k in self._streams if k not in snapshot.readings]:
                 del self._streams[gone]
             self._snapshot, self._table, self._answers = snapshot, None, {}
+            self._labels.new_poll()
 
     def adopt(self, predecessor: "StatusSink") -> None:
         """Start from a reloaded pipeline's recent readings (copied: both may poll a moment)."""
@@ -154,7 +119,7 @@ class StatusSink:
                        for k, st in predecessor._streams.items()}
         with self._lock:
             for key, (source, netns, ring) in streams.items():
-                stream = self._streams[key] = _Stream(source, netns, self.history)
+                stream = self._streams[key] = Stream(source, netns, self.history)
                 stream.ring.extend(ring)
 
     # --- readers (HTTP threads) -----------------------------------------------------------------
@@ -196,18 +161,24 @@ class StatusSink:
         return table
 
     def _rows(self, table: status_query.Table, source: str, netns: str | None,
-              ring: tuple[_Entry, ...]) -> None:
+              ring: tuple[Entry, ...]) -> None:
         last = ring[-1]
         prev = ring[-2] if len(ring) > 1 else None
         dt = last.time - prev.time if prev is not None else 0.0
         # NFLOG counts start with the exporter: a prefix not seen at the last poll had none yet
         absent = (0, 0) if source == "nflog" else None
+        packets, nbytes = last.packets.full(), last.bytes.full()
+        shared = _Rows(self._labels, source, ring, absent)
+        if prev is not None:
+            old_packets, old_bytes = prev.packets.full(), prev.bytes.full()
         for i, key in enumerate(last.keys):
-            old = prev.values(key, i, last, absent) if prev is not None else None
-            pk, by = last.packets[i], last.bytes[i]
-            row = Row(source, netns, key, self._label_set(source, key), pk, by,
-                      rate(pk, old[0] if old else None, dt), rate(by, old[1] if old else None, dt),
-                      partial(history, ring, key, i, absent))
+            pk, by = packets[i], nbytes[i]
+            old = None
+            if prev is not None:
+                j = prev.index(key, i, last)
+                old = absent if j is None else (old_packets[j], old_bytes[j])
+            row = Row(source, netns, key, pk, by, rate(pk, old[0] if old else None, dt),
+                      rate(by, old[1] if old else None, dt), shared, i)
             (table.nflog if source == "nflog" else table.counters).append(row)
         if source == "nflog":
             for group, lost in sorted(last.lost.items()):
@@ -215,24 +186,6 @@ class StatusSink:
                 table.groups.append({"group": group, "netns": netns, "lost": lost,
                                      "lost_per_second": status_query.rounded(
                                          rate(lost, before, dt))})
-
-    def _label_set(self, source: str, key: Any) -> dict[str, str]:
-        """Mapped labels of a name, as on /metrics (nft adds family and table)."""
-        labels = self._labels.get((source, key))
-        if labels is None:
-            if len(self._labels) > naming.CACHE_MAX:
-                self._labels.clear()
-            if source == "nfacct":
-                labels = naming.map_labels(self.rules, key)
-            elif source == "nft":
-                labels = {"family": key[0], "table": key[1]}
-                for k, v in naming.map_labels(self.rules, key[2]).items():
-                    labels.setdefault(k, v)
-            else:
-                labels = {}
-            labels = self._labels[(source, key)] = {k: status_query.text(v)
-                                                    for k, v in labels.items()}
-        return labels
 
     def _health(self, table: status_query.Table) -> dict[str, Any]:
         snap = table.snapshot

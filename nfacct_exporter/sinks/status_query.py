@@ -13,9 +13,8 @@ answer says what was used)::
     top     NFLOG prefixes per verdict, 0..100 (default 10)
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from nfacct_exporter.snapshot import Snapshot
@@ -86,19 +85,34 @@ def coarse(value: float | None) -> float | None:
     return None if value is None else float(f"{value:.4g}")
 
 
+class Rows(Protocol):
+    """What the rows of one reading share: their labels and histories, made on demand."""
+
+    def labels(self, key: Any) -> dict[str, str]: ...
+
+    def history(self, key: Any, i: int) -> tuple[list, list]: ...
+
+
 class Row:
-    """One counter (or NFLOG prefix) of the current poll, with its rates over the last poll."""
+    """One counter (or NFLOG prefix) of the current poll, with its rates over the last poll;
+    labels and history come from ``rows`` when asked (a page shows 50 of 10k rows)."""
 
-    __slots__ = ("source", "netns", "key", "labels", "packets", "bytes", "pps", "bps", "_history",
-                 "_fields")
+    __slots__ = ("source", "netns", "key", "packets", "bytes", "pps", "bps", "_rows", "_i",
+                 "_labels", "_fields")
 
-    def __init__(self, source: str, netns: str | None, key: Any, labels: dict[str, str],
-                 packets: int, nbytes: int, pps: float | None, bps: float | None,
-                 history: Callable[[], tuple[list, list]]) -> None:
-        self.source, self.netns, self.key, self.labels = source, netns, key, labels
+    def __init__(self, source: str, netns: str | None, key: Any, packets: int, nbytes: int,
+                 pps: float | None, bps: float | None, rows: Rows, i: int) -> None:
+        self.source, self.netns, self.key = source, netns, key
         self.packets, self.bytes, self.pps, self.bps = packets, nbytes, pps, bps
-        self._history = history
+        self._rows, self._i = rows, i
+        self._labels: dict[str, str] | None = None
         self._fields: dict[str, str] | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        if self._labels is None:
+            self._labels = self._rows.labels(self.key)
+        return self._labels
 
     @property
     def name(self) -> str:
@@ -125,7 +139,7 @@ class Row:
 
     def item(self) -> dict[str, Any]:
         """The JSON object of this row."""
-        pps, bps = self._history()
+        pps, bps = self._rows.history(self.key, self._i)
         out: dict[str, Any] = {"kind": self.source}
         if self.source == "nflog":
             group, prefix, verdict = self.key

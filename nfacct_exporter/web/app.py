@@ -31,18 +31,21 @@ class Request:
         return next((v for k, v in self.headers.items() if k.lower() == low), None)
 
 
+Body = bytes | tuple[bytes, ...]  # parts: sent in turn, as if joined
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
     content_type: str
-    body: bytes
+    body: Body
     headers: tuple[tuple[str, str], ...] = ()
 
 
 Route = Callable[[Request], Response]
 
 
-def metrics(exposition: Callable[[bool, bool], bytes]) -> Route:
+def metrics(exposition: Callable[[bool, bool], Body]) -> Route:
     """``/metrics``: the cached exposition, gzipped when the client prefers it, in OpenMetrics
     when its ``Accept`` prefers that (q-values both)."""
     def route(req: Request) -> Response:
@@ -90,7 +93,7 @@ class App:
                         resp.headers + web.config.headers)
 
 
-def default(exposition: Callable[[bool, bool], bytes], pages: Mapping[str, Route],
+def default(exposition: Callable[[bool, bool], Body], pages: Mapping[str, Route],
             telemetry_path: str = "/metrics") -> App:
     """The endpoint as the daemon serves it: the metrics at ``telemetry_path``
     (``--web.telemetry-path``) and the pages (``web.status_page``)."""

@@ -13,8 +13,6 @@ import secrets
 import threading
 import time
 
-import bcrypt
-
 # a bcrypt hash of a random password: unknown users cost as much time as known ones
 _DECOY = b"$2b$10$XaT7OUjErveExTFFl8Yz/.TfnwUxJcfD5LX6lkpDpC8MYuC2ftFgq"
 AUTH_CACHE_SECONDS = 60.0
@@ -24,6 +22,9 @@ class Users:
     """basic_auth_users: bcrypt checks, successes cached briefly (bcrypt is slow by design)."""
 
     def __init__(self, hashes: dict[str, bytes]) -> None:
+        import bcrypt  # here: only a web config with users needs it (~0.4 MiB resident)
+
+        self._checkpw = bcrypt.checkpw
         self.hashes = hashes
         self._key = secrets.token_bytes(32)
         self._ok: dict[bytes, float] = {}  # keyed digest of user, hash, password → expiry
@@ -50,7 +51,7 @@ class Users:
                 return True
         with self._bcrypt:
             try:  # bcrypt ≥ 5 refuses passwords over 72 bytes, as Go's bcrypt does
-                ok = bcrypt.checkpw(password.encode(), hashed or _DECOY) and hashed is not None
+                ok = self._checkpw(password.encode(), hashed or _DECOY) and hashed is not None
             except ValueError:
                 ok = False
         if ok:

@@ -11,6 +11,8 @@ import logging
 import selectors
 import socket
 import ssl
+from collections import deque
+from collections.abc import Sequence
 
 from nfacct_exporter.config.web import WebConfig
 from nfacct_exporter.web import tls
@@ -38,8 +40,8 @@ class Connection:
         self.handshaking = web is not None
         self.deadline = now + (HANDSHAKE_TIMEOUT if self.handshaking else HEADER_TIMEOUT)
         self.inbuf = bytearray()
-        self.out: memoryview | None = None
-        self.sent = 0
+        self.out: deque[memoryview] | None = None  # the answer's parts not yet in a chunk
+        self.chunk = memoryview(b"")  # what the socket is being given (kept for a TLS retry)
         self.close_after = False
         self.busy = False
         self.working = False  # its request is at the auth worker
@@ -90,17 +92,36 @@ class Connection:
         self.wait = R
         return True
 
-    def answer(self, data: bytes, close: bool, now: float) -> None:
-        self.out, self.sent = memoryview(data), 0
+    def answer(self, data: bytes | Sequence[bytes], close: bool, now: float) -> None:
+        """Start writing ``data``: bytes, or parts written as if joined (never copied whole: the
+        cached 2 MB exposition goes out as it is)."""
+        parts = (data,) if isinstance(data, bytes) else data
+        self.out = deque(memoryview(p) for p in parts if len(p))
+        self.chunk = memoryview(b"")
         self.close_after |= close
         self.deadline = now + WRITE_TIMEOUT
+
+    def _next_chunk(self) -> memoryview:
+        """The next WRITE_CHUNK bytes of the parts (small parts joined: one send, one segment)."""
+        assert self.out is not None
+        pieces, size = [], 0
+        while self.out and size < WRITE_CHUNK:
+            part = self.out.popleft()
+            take = part[:WRITE_CHUNK - size]
+            if len(take) < len(part):
+                self.out.appendleft(part[len(take):])
+            pieces.append(take)
+            size += len(take)
+        return pieces[0] if len(pieces) == 1 else memoryview(b"".join(pieces))
 
     def flush(self) -> bool | None:
         """Write what the kernel takes: True when all is written, None for more, False failed."""
         assert self.out is not None
-        while self.sent < len(self.out):
+        while self.chunk or self.out:
+            if not self.chunk:
+                self.chunk = self._next_chunk()
             try:
-                self.sent += self.sock.send(self.out[self.sent:self.sent + WRITE_CHUNK])
+                self.chunk = self.chunk[self.sock.send(self.chunk):]
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
                 self.wait = W
                 return None

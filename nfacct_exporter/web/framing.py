@@ -97,20 +97,22 @@ def _header(line: bytes) -> tuple[str, str]:
     return name.decode(), value.strip(b" \t").decode("latin-1")
 
 
-def encode(resp: Response, head_only: bool, close: bool) -> bytes:
-    """Status line, headers (Content-Length always, as for HEAD) and the body unless HEAD."""
+def parts(resp: Response, head_only: bool, close: bool) -> tuple[bytes, ...]:
+    """Status line and headers (Content-Length always, as for HEAD), then the body's parts
+    unless HEAD: written in turn, the body is never copied behind the head."""
     try:
         reason = HTTPStatus(resp.status).phrase
     except ValueError:
         reason = ""
+    body = (resp.body,) if isinstance(resp.body, bytes) else tuple(resp.body)
     lines = [f"HTTP/1.1 {resp.status} {reason}", f"Server: {SERVER}",
              f"Date: {formatdate(usegmt=True)}", f"Content-Type: {resp.content_type}",
-             f"Content-Length: {len(resp.body)}"]
+             f"Content-Length: {sum(map(len, body))}"]
     lines += [f"{k}: {v}" for k, v in resp.headers]
     if close:
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-    return head if head_only else head + resp.body
+    return (head,) if head_only else (head, *body)
 
 
 def error(status: int, why: str) -> Response:

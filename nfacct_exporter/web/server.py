@@ -259,7 +259,7 @@ class MetricsServer:
 
     def _send(self, conn: Connection, resp: Response, head_only: bool, close: bool,
               now: float) -> None:
-        conn.answer(framing.encode(resp, head_only, close), close, now)
+        conn.answer(framing.parts(resp, head_only, close), close, now)
         done = conn.flush()
         if done is False or (done and self._answered(conn, now)):
             self._close(conn)

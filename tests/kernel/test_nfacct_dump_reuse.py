@@ -56,7 +56,7 @@ class Poller:
             assert int(m.group(4)) == ts, line
             graphite.setdefault(m.group(1), [0, 0])[m.group(2) == "bytes"] = int(m.group(3))
         prom: dict[str, list[int]] = {}
-        for (metric, labels), value in samples(self.prom.render([reading])).items():
+        for (metric, labels), value in samples(b"".join(self.prom.render([reading]))).items():
             if metric in ("nfacct_packets_total", "nfacct_bytes_total"):
                 prom.setdefault(dict(labels)["name"], [0, 0])[metric.startswith("nfacct_b")] = \
                     int(value)

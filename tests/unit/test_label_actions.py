@@ -75,7 +75,7 @@ def test_sinks_leave_dropped_names_out() -> None:
                                            NfacctObject("ipv4.http", 3, 4)))
     nft = Reading("nft", True, 0.0, (NftCounter("inet", "f", "tmp.c", 1, 1),
                                      NftCounter("inet", "f", "keep", 2, 2)))
-    text = selection.renderer(rules, NfacctRenderer(rules).render)([nfacct]).decode()
+    text = b"".join(selection.renderer(rules, NfacctRenderer(rules).render)([nfacct])).decode()
     assert "tmp.x" not in text and 'name="ipv4.http",family="ipv4",app="http"} 3' in text
     text = selection.renderer(rules, NftRenderer(rules).render)([nft])
     assert "tmp.c" not in text and 'name="keep"} 2' in text

@@ -28,7 +28,7 @@ def readings() -> list[Reading]:
 
 
 def test_prometheus_keeps_namespaces_apart_and_renders_quotas() -> None:
-    text = NfacctRenderer(RULES).render(readings()).decode()
+    text = b"".join(NfacctRenderer(RULES).render(readings())).decode()
     s = parse_exposition(text)
 
     def key(metric: str, **labels: str) -> tuple:

@@ -19,7 +19,8 @@ from tests.support.exposition import parse_exposition
 
 RULES = (naming.regex_rule(r"^(?P<family>ipv[46])\.(?P<app>[^.]+)$"),)
 NAMES = ["ipv4.http", "ipv6.http", "web server", 'q"uote', "back\\slash", "new\nline", "50%",
-         "%d%s%%", ".lead", "a..b", "ünï.cødé", "bad\udcff", "ipv4.%(x)s"]
+         "%d%s%%", ".lead", "a..b", "ünï.cødé", "bad\udcff", "ipv4.%(x)s", "cr\rlf",
+         "x\n# HELP nfacct_bytes_total y", "# TYPE nfacct_packets_total counter"]
 
 
 def polls(n: int, seed: int = 1) -> list[tuple[NfacctObject, ...]]:
@@ -60,9 +61,9 @@ def plain_exposition(records: tuple[NfacctObject, ...]) -> dict:
 def test_prometheus_text_equals_the_values_of_each_poll() -> None:
     r = NfacctRenderer(RULES)
     for records in polls(40):
-        body = r.render([Reading("nfacct", True, 0.0, records)])
+        body = b"".join(r.render([Reading("nfacct", True, 0.0, records)]))
         text = body.decode("utf-8")  # bytes that are not UTF-8 are text (\xNN), not raw bytes
-        assert text.count("# TYPE ") == 3 and text.endswith("\n")
+        assert text.count("\n# TYPE ") == 3 and text.endswith("\n")
         expect = plain_exposition(records)
         for metric, labels in list(expect):  # the name that is not UTF-8, as it is rendered
             name = dict(labels)["name"]
@@ -149,3 +150,15 @@ def test_graphite_without_a_good_reading_sends_nothing() -> None:
     assert lines.chunk(bad) == b""
     assert lines.chunk(Snapshot(1, 0.0, 0.0, {})) == b""
     assert lines.chunk(snapshot((), 1)) == b""
+
+
+def test_template_rebuilt_from_its_own_labels_equals_a_fresh_one() -> None:
+    """Names read back from the last template (the only per-name cache) give the same bytes as
+    names mapped through the rules afresh, in one namespace or several."""
+    kept = NfacctRenderer(RULES)
+    for i, records in enumerate(polls(40, seed=3)):
+        readings = [Reading("nfacct", True, 0.0, records)] if i % 2 else [
+            Reading("nfacct", True, 0.0, records[:3], netns="a"),
+            Reading("nfacct", True, 0.0, records[3:], netns="b")]
+        assert kept.render(readings) == NfacctRenderer(RULES).render(readings)
+    assert kept._labels == {}  # no quota objects: no per-name cache besides the template

@@ -97,3 +97,12 @@ def test_conversion_touches_only_counter_headers() -> None:
                                b'a_total{name="x\\n# TYPE b_total counter"} 1\n'
                                b"# HELP g_total A gauge.\n# TYPE g_total gauge\ng_total 2\n"
                                b"# TYPE c counter\nc_total 3\n")
+
+
+def test_gzip_openmetrics_keeps_only_the_compressed_counters() -> None:
+    s = sink()
+    gz = s.exposition(gzipped=True, openmetrics=True)
+    assert list(s._om) == [True]  # no uncompressed copy kept for Prometheus's gzip scrapes
+    assert gzip.decompress(gz) == s.exposition(openmetrics=True)
+    counters, own = s.parts(gzipped=True, openmetrics=True)
+    assert counters is s._om[True] and gzip.decompress(own).endswith(b"# EOF\n")

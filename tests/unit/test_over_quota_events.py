@@ -50,7 +50,7 @@ def test_events_are_counted_under_the_dumped_name(raw: bytes) -> None:
     assert src.over_quota_events == {obj.name: 2}
     reading = Reading("nfacct", True, 0.0, (obj,),
                       extra={"over_quota_events": src.over_quota_events})
-    text = NfacctRenderer(()).render([reading]).decode()
+    text = b"".join(NfacctRenderer(()).render([reading])).decode()
     line = next(x for x in text.splitlines() if x.startswith("nfacct_over_quota_events_total{"))
     assert line.endswith(" 2"), text
 
@@ -83,7 +83,7 @@ def test_a_failing_announcement_socket_is_logged_once_and_counted(monkeypatch, c
     assert "\nnfacct_exporter_quota_events_errors_total 3.0\n" in own(readings[-1])
     assert "quota_events_errors" not in own(
         Reading("nfacct", True, 0.0, (), extra={"over_quota_events_errors": 0}))
-    assert "quota_events_errors" not in NfacctRenderer(()).render(readings[-1:]).decode()
+    assert "quota_events_errors" not in b"".join(NfacctRenderer(()).render(readings[-1:])).decode()
 
 
 def own(reading: Reading) -> str:

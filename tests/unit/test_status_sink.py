@@ -191,3 +191,19 @@ def test_a_reloaded_pipeline_keeps_the_recent_history() -> None:
     item = status(new)["counters"]["items"][0]
     assert item["packets_per_second"] == 40.0
     assert item["history"]["packets_per_second"] == [10.0, 40.0]
+
+
+def test_labels_are_made_for_the_rows_asked_for_and_kept_only_while_asked_for() -> None:
+    s = StatusSink(RULES, 10)
+    objs = [(f"ipv4.app{i}", i, 10 * i) for i in range(200)]
+    s.publish(snap(1, T0, nfacct=nfacct(*objs)))
+    page = status(s, "limit=10&sort=name&order=asc")
+    assert page["counters"]["items"][0]["labels"] == {"family": "ipv4", "app": "app0"}
+    assert len(s._labels._now) == 10  # one page: ten rows labelled, not 200
+    assert status(s, "q=app=app19")["counters"]["matched"] == 11  # app19, app190..app199
+    assert len(s._labels._now) == 200  # a filter needs every row's labels
+    s.publish(snap(2, T0 + 10, nfacct=nfacct(*objs)))
+    assert status(s, "q=family=ipv4")["counters"]["matched"] == 200  # from the kept labels
+    s.publish(snap(3, T0 + 20, nfacct=nfacct(*objs)))
+    s.publish(snap(4, T0 + 30, nfacct=nfacct(*objs)))
+    assert not s._labels._now and not s._labels._before  # nobody asked for two polls: gone

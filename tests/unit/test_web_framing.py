@@ -63,9 +63,12 @@ def test_refused(buf: bytes, status: int) -> None:
 
 def test_encode_head_keeps_content_length() -> None:
     resp = Response(200, "text/plain", b"abc", (("X-A", "b"),))
-    full = framing.encode(resp, head_only=False, close=True)
-    head = framing.encode(resp, head_only=True, close=False)
+    full = b"".join(framing.parts(resp, head_only=False, close=True))
+    head = b"".join(framing.parts(resp, head_only=True, close=False))
     assert full.startswith(b"HTTP/1.1 200 OK\r\n") and full.endswith(b"\r\n\r\nabc")
     assert b"Content-Length: 3\r\n" in head and head.endswith(b"\r\n\r\n")
     assert b"X-A: b\r\n" in head and b"Connection: close" in full
     assert b"Connection" not in head
+    split = Response(200, "text/plain", (b"ab", b"", b"c"))
+    assert framing.parts(split, head_only=False, close=False)[1:] == (b"ab", b"", b"c")
+    assert b"Content-Length: 3\r\n" in framing.parts(split, head_only=True, close=False)[0]

@@ -3,14 +3,21 @@
 import gzip
 import logging
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from nfacct_exporter.sinks.prometheus import openmetrics
+from nfacct_exporter.sinks.prometheus import openmetrics as om
 from nfacct_exporter.snapshot import Reading, Snapshot
 
 log = logging.getLogger(__name__)
+
+
+def gzip_parts(parts: Sequence[bytes | memoryview]) -> bytes:
+    """``parts`` joined and gzipped (level 1: speed first), never joined in memory."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+    return b"".join([*map(z.compress, parts), z.flush()])
 
 
 class PrometheusSink:
@@ -21,12 +28,12 @@ class PrometheusSink:
     costs nothing here, instead of ~2 ms per 10k objects on the poller thread.
     """
 
-    def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes]],
+    def __init__(self, renderers: dict[str, Callable[[list[Reading]], str | bytes | list[bytes]]],
                  registry: CollectorRegistry | None = None) -> None:
         self.renderers = renderers
         self.registry = registry or CollectorRegistry()  # own metrics, rendered per scrape
         self._snapshot: Snapshot | None = None
-        self._body: bytes | None = b""  # None: not rendered yet for this snapshot
+        self._body: tuple[bytes, ...] | None = ()  # None: not rendered yet
         self._gzipped: bytes | None = None
         self._om: dict[bool, bytes] = {}  # OpenMetrics counters (gzipped?), made on first use
         self._lock = threading.Lock()  # renderers keep caches: one render at a time
@@ -41,8 +48,9 @@ class PrometheusSink:
             self._snapshot, self._body, self._gzipped = snapshot, None, None
             self._om = {}
 
-    def _counters(self) -> bytes:
-        """The last snapshot's families, rendered on first use (called with the lock held)."""
+    def _counters(self) -> tuple[bytes, ...]:
+        """The last snapshot's families as the renderers' parts (never joined: each is sent and
+        compressed as it is), rendered on first use (called with the lock held)."""
         if self._body is None:
             parts = []
             for source, render in self.renderers.items():
@@ -55,8 +63,9 @@ class PrometheusSink:
                 except Exception:  # a renderer bug must not take the other families down
                     log.exception("rendering %s failed", source)
                     continue
-                parts.append(text if isinstance(text, bytes) else text.encode("utf-8"))
-            self._body = b"".join(parts)
+                parts += ([text] if isinstance(text, bytes) else [text.encode("utf-8")]
+                          if isinstance(text, str) else text)
+            self._body = tuple(parts)
         return self._body
 
     def exposition(self, gzipped: bool = False, openmetrics: bool = False) -> bytes:
@@ -65,27 +74,34 @@ class PrometheusSink:
 
         gzip output is two gzip members (cached counters + fresh self-metrics): a valid stream.
         """
+        return b"".join(self.parts(gzipped, openmetrics))
+
+    def parts(self, gzipped: bool = False, openmetrics: bool = False) -> tuple[bytes, ...]:
+        """``exposition`` as parts (cached counters, then own metrics) to be sent in turn: a
+        scrape never copies the 2 MB counters of 10k objects into a new body."""
         if openmetrics:
             return self._openmetrics(gzipped)
         with self._lock:  # counters and own metrics (poll time, nfacct_up) of the same poll
             body = self._counters()
             own = generate_latest(self.registry)
             if gzipped and self._gzipped is None:
-                self._gzipped = gzip.compress(body, compresslevel=1)
+                self._gzipped = gzip_parts(body)
             cached = self._gzipped
         if not gzipped:
-            return body + own
+            return (*body, own)
         assert cached is not None
-        return cached + gzip.compress(own, compresslevel=1)
+        return cached, gzip.compress(own, compresslevel=1)
 
-    def _openmetrics(self, gzipped: bool) -> bytes:
-        """As ``exposition``, in OpenMetrics: the counters converted once per poll."""
+    def _openmetrics(self, gzipped: bool) -> tuple[bytes, bytes]:
+        """As ``parts``, in OpenMetrics: the counters converted once per poll."""
         with self._lock:
             body = self._om.get(gzipped)
             if body is None:
-                body = self._om.get(False) or openmetrics.from_text(self._counters())
-                self._om[False] = body
-                if gzipped:
-                    body = self._om[True] = gzip.compress(body, compresslevel=1)
-            own = openmetrics.own(self.registry)
-        return body + (gzip.compress(own, compresslevel=1) if gzipped else own)
+                done = self._om.get(False)
+                parts = [done] if done else [
+                    p for part in self._counters() for p in om.pieces(part)]
+                # a gzip scrape (Prometheus's) keeps only the compressed copy
+                body = self._om[gzipped] = (gzip_parts(parts) if gzipped
+                                            else b"".join(parts))
+            own = om.own(self.registry)
+        return body, gzip.compress(own, compresslevel=1) if gzipped else own

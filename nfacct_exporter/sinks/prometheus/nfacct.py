@@ -10,7 +10,8 @@ Sample (HELP lines shortened)::
     nfacct_rule_references{name="ipv4.http",family="ipv4",app="http"} 1
 """
 
-from itertools import compress, repeat
+from collections.abc import Iterator
+from itertools import chain, compress, repeat
 from operator import attrgetter, is_not
 
 from nfacct_exporter import naming
@@ -22,15 +23,23 @@ _RULES = attrgetter("rules")
 _QUOTA = attrgetter("quota")
 
 
-class NfacctRenderer:
-    """NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``, as UTF-8 bytes.
+Shape = list[tuple[str | None, int]]  # (netns, objects) of each reading
 
-    A poll's text is one bytes template (every sample line with ``%d`` where its value goes) filled
-    by a single ``%`` with the values: ~1 ms for 10k objects, against ~4 ms formatting each line
-    and encoding the result. The template depends only on the object names, so it is rebuilt
-    (from the label text cached per name) only when the set or order of names changes; when the
-    records are the very ones of the last render (nothing changed: ``nfacct_dumper``), so is the
-    text. With
+
+def _keys(shape: Shape, names: list[str]) -> Iterator[tuple[str | None, str]]:
+    """(namespace, name) of every object, in order."""
+    return zip(chain.from_iterable(repeat(ns, n) for ns, n in shape), names, strict=True)
+
+
+class NfacctRenderer:
+    """NFACCT objects → ``nfacct_packets_total`` / ``nfacct_bytes_total``, as UTF-8 parts.
+
+    The template is one family's sample lines, ``%b`` where the metric name goes and ``%d`` its
+    value, filled by a single ``%`` per family: ~1.5 ms per family at 10k objects, against ~4 ms
+    formatting each line and encoding the result, and each label text is held once (0.6 MB at
+    10k). It depends only on the object names, so it is rebuilt only when the set or order of
+    names changes, reusing its own label text (names new to it go through the rules). The text
+    is not kept past its poll (the sink serves it until the next). With
     several namespaces every series starts with a ``netns`` label. Quota objects (rare) add::
 
         # TYPE nfacct_quota_bytes gauge
@@ -48,10 +57,15 @@ class NfacctRenderer:
 
     def __init__(self, rules: tuple[naming.LabelRule, ...]) -> None:
         self.rules = rules
-        self._labels: dict[tuple[str | None, str], str] = {}
-        self._keys: list[tuple[str | None, str]] = []
-        self._template = self._build([])
-        self._last: tuple[list[tuple[str | None, int]], tuple | list, bytes] = ([], (), b"")
+        self._labels: dict[tuple[str | None, str], str] = {}  # quota objects' (rare) only
+        self._shape: Shape = []
+        self._names: list[str] = []  # every object's name, in order
+        self._template = b""  # one family's sample lines: ``%b`` (the metric) labels ``%d``
+        self._families = [(family(metric, kind, help_text, ()).encode(), metric.encode(), value)
+                          for metric, kind, help_text, value in (
+            ("nfacct_packets_total", "counter", self.PACKETS_HELP, _PACKETS),
+            ("nfacct_bytes_total", "counter", self.BYTES_HELP, _BYTES),
+            ("nfacct_rule_references", "gauge", self.RULES_HELP, _RULES))]
 
     def labels(self, name: str, netns: str | None = None) -> str:
         """Label text for one object name, computed once per (namespace, name)."""
@@ -59,38 +73,45 @@ class NfacctRenderer:
         if text is None:
             if len(self._labels) > naming.CACHE_MAX:
                 self._labels.clear()
-            pairs = {"netns": netns} if netns is not None else {}
-            pairs.update({"name": name, **naming.map_labels(self.rules, name)})
-            text = self._labels[(netns, name)] = naming.label_set(pairs)
+            text = self._labels[(netns, name)] = self._label_text(netns, name)
         return text
 
-    def _build(self, keys: list[tuple[str | None, str]]) -> bytes:
-        # % is literal in a template
-        texts = [self.labels(n, ns).replace("%", "%%") for ns, n in keys]
-        return "".join([
-            family("nfacct_packets_total", "counter", self.PACKETS_HELP,
-                   [f"nfacct_packets_total{t} %d\n" for t in texts]),
-            family("nfacct_bytes_total", "counter", self.BYTES_HELP,
-                   [f"nfacct_bytes_total{t} %d\n" for t in texts]),
-            family("nfacct_rule_references", "gauge", self.RULES_HELP,
-                   [f"nfacct_rule_references{t} %d\n" for t in texts]),
-        ]).encode("utf-8")
+    def _label_text(self, netns: str | None, name: str) -> str:
+        pairs = {"netns": netns} if netns is not None else {}
+        pairs.update({"name": name, **naming.map_labels(self.rules, name)})
+        return naming.label_set(pairs)
 
-    def render(self, readings: list[Reading]) -> bytes:
+    def _known(self) -> dict[tuple[str | None, str], bytes]:
+        """The label text of every (namespace, name) in the template, read back from its lines
+        (a label value never holds a raw newline): the template is the only per-name cache, so
+        a changed set of names costs ~10 ms at 10k, not ~50 ms of rules."""
+        lines = self._template.split(b"\n")[:-1]
+        return {key: line[2:-3] for key, line in zip(_keys(self._shape, self._names), lines,
+                                                     strict=True)}
+
+    def _build(self, shape: Shape, names: list[str]) -> bytes:
+        known = self._known() if self._names else {}
+        return b"".join([b"%b" + (known.get(key) or self._label_text(*key).replace(
+            "%", "%%").encode()) + b" %d\n" for key in _keys(shape, names)])  # % is literal
+
+    def render(self, readings: list[Reading]) -> list[bytes]:
+        """The families as parts, each family's header then its samples (sent and compressed
+        in turn, never joined: a text of 10k objects is 2.3 MB)."""
         if len(readings) == 1 and readings[0].netns is None:
             objects = readings[0].records
         else:
             objects = [o for r in readings for o in r.records]
         shape = [(r.netns, len(r.records)) for r in readings]
-        last_shape, last_objects, body = self._last
-        if shape != last_shape or any(map(is_not, objects, last_objects)):
-            keys = [(r.netns, o.name) for r in readings for o in r.records]
-            if keys != self._keys:
-                self._keys, self._template = keys, self._build(keys)
-            body = self._template % (*map(_PACKETS, objects), *map(_BYTES, objects),
-                                     *map(_RULES, objects))
-            self._last = (shape, objects, body)
-        return body + self._quotas(readings).encode("utf-8")
+        names = list(map(_NAME, objects))
+        if shape != self._shape or names != self._names:
+            self._template = self._build(shape, names)
+            self._shape, self._names = shape, names
+        out = []
+        for head, metric, value in self._families:
+            out += [head, self._template % tuple(chain.from_iterable(
+                zip(repeat(metric), map(value, objects))))]
+        quotas = self._quotas(readings)
+        return [*out, quotas.encode("utf-8")] if quotas else out
 
     def _quotas(self, readings: list[Reading]) -> str:
         """Quota, over-quota flag and announcements of quota objects (read, never cleared)."""

@@ -25,9 +25,11 @@ def _next_comment(body: bytes, pos: int) -> int:
     return len(body) if found < 0 else found + 1
 
 
-def from_text(body: bytes) -> bytes:
-    """Counter families of a text-format body renamed as OpenMetrics requires."""
-    out, start = [], 0
+def pieces(body: bytes) -> list[bytes | memoryview]:
+    """Counter families of a text-format body renamed as OpenMetrics requires, as pieces to be
+    joined: views of ``body`` between the rewritten header lines (nothing copied yet)."""
+    out: list[bytes | memoryview] = []
+    view, start = memoryview(body), 0
     pos = _next_comment(body, 0)
     while pos < len(body):
         end = body.find(b"\n", pos) + 1 or len(body)
@@ -37,14 +39,19 @@ def from_text(body: bytes) -> bytes:
             help_line = b"# HELP %s_total " % name
             at = body.rfind(b"\n", 0, pos - 1) + 1  # the line before: this family's HELP?
             if at >= start and body.startswith(help_line, at):
-                out += [body[start:at], b"# HELP %s " % name, body[at + len(help_line):pos]]
+                out += [view[start:at], b"# HELP %s " % name, view[at + len(help_line):pos]]
             else:
-                out.append(body[start:pos])
+                out.append(view[start:pos])
             out.append(b"# TYPE %s counter\n" % name)
             start = end
         pos = _next_comment(body, end)
-    out.append(body[start:])
-    return b"".join(out)
+    out.append(view[start:])
+    return out
+
+
+def from_text(body: bytes) -> bytes:
+    """``pieces`` joined."""
+    return b"".join(pieces(body))
 
 
 def own(registry: CollectorRegistry) -> bytes:
