@@ -1,0 +1,160 @@
+"""The fast path of the ulogd format: whole runs of messages of one compiled layout at a time.
+
+Within one datagram, consecutive packets of one rule usually have one layout and one length
+(with a 128-byte copy range, every packet of at least 128 bytes). A run is read with one
+``iter_unpack`` over the datagram, checked, turned into columns and formatted with C-level
+``map``/``zip``/``itemgetter`` calls, so the per-packet Python bytecode mostly disappears. The
+run ends at the first message that does not match (read in growing chunks, so a short run does
+not read the whole datagram); that message goes the next run's way, or the reference way.
+"""
+
+import socket
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from operator import add, and_, itemgetter, rshift
+
+from nfacct_exporter.events import packet
+from nfacct_exporter.events.compiled import Layout, compile_layout
+
+LAYOUTS_MAX = 1024  # (length, prefix) keys remembered; then forgotten all at once
+PER_KEY = 8  # layouts tried per key (e.g. SYN and SYN-ACK of one rule with equal lengths)
+ADDRS_MAX = 65536
+FIRST_CHUNK = 8  # messages read after the first one of a run; then 4 times more each time
+Stamp = Callable[[int], tuple[bytes, bytes]]  # second → (local date and time, UTC offset)
+
+
+class FastUlogd:
+    """Compiled layouts of one group's packets, by (message length, attributes up to the end
+    of the prefix)."""
+
+    def __init__(self, dvc_part: str, ifname: Callable[[int], str]) -> None:
+        self._dvc_part = dvc_part
+        self._ifname = ifname
+        self._layouts: dict[tuple[int, bytes], list[Layout]] = {}
+        self._tries: dict[tuple[int, bytes], int] = {}  # compilations attempted per key
+        self._addrs: dict[bytes, bytes] = {}  # raw address → its JSON string
+
+    @staticmethod
+    def key(data: bytes, off: int, length: int) -> tuple[int, bytes] | None:
+        """Where the layouts of this message are filed; None for messages not laid out as the
+        kernel does (packet header, then prefix)."""
+        k = off + 28
+        if length < 36 or data[off + 22] != packet.NFULA_PACKET_HDR or \
+                data[k + 2] != packet.NFULA_PREFIX:
+            return None
+        end = k + (data[k] | data[k + 1] << 8)
+        return (length, data[off + 16 : end]) if end <= off + length else None
+
+    def learn(self, key: tuple[int, bytes], data: bytes, off: int, end: int,
+              fields: packet.Fields) -> None:
+        """Compile the layout of a message the reference path just rendered (at most PER_KEY
+        attempts per key: messages the fast path does not cover are not tried again)."""
+        tries = self._tries.get(key, 0)
+        if tries >= PER_KEY:
+            return
+        if len(self._tries) >= LAYOUTS_MAX:
+            self._layouts.clear()
+            self._tries.clear()
+        self._tries[key] = tries + 1
+        lay = compile_layout(data, off, end, fields, self._dvc_part)
+        if lay is not None:
+            self._layouts.setdefault(key, []).append(lay)
+
+    def run(self, key: tuple[int, bytes], data: bytes, view: memoryview, off: int,
+            stamp: Stamp, fallback: tuple[int, int]) -> tuple[bytes, int, int] | None:
+        """(lines, how many, bytes taken) of the run of messages starting at ``off`` with one
+        layout; None if no compiled layout matches the message at ``off``."""
+        for lay in self._layouts.get(key, ()):
+            v = lay.unpack(data, off)
+            if lay.check(v) == lay.const and v[lay.i_len] >= lay.min_len:
+                break
+        else:
+            return None
+        rows = _run(lay, v, view, off + lay.step)
+        secs, usecs = _times(lay, rows, fallback)
+        cols = [self._column(name, lay, rows, secs, usecs, stamp) for name in lay.computed]
+        text = b"".join(map(lay.template.__mod__, map(lay.pick, map(add, rows, zip(*cols)))))
+        return text, len(rows), len(rows) * lay.step
+
+    def _column(self, name: str, lay: Layout, rows: list[tuple], secs: list[int],
+                usecs: list[int], stamp: Stamp) -> Iterable:
+        """The values of one computed column of ``rows``."""
+        if name == "sec":
+            return secs
+        if name == "usec":
+            return usecs
+        if name in ("head", "tz"):
+            i = name == "tz"
+            if secs[0] == secs[-1] and len(set(secs)) == 1:
+                return repeat(stamp(secs[0])[i])
+            table = {s: stamp(s)[i] for s in set(secs)}
+            return map(table.__getitem__, secs)
+        if name in ("src", "dst"):
+            raw = list(map(itemgetter(lay.i_addr[name == "dst"]), rows))
+            addrs = self._addrs
+            new = set(raw).difference(addrs)
+            if new:
+                if len(addrs) + len(new) > ADDRS_MAX:
+                    addrs.clear()
+                    new = set(raw)
+                for a in new:
+                    addrs[a] = b'"%s"' % socket.inet_ntop(
+                        socket.AF_INET if len(a) == 4 else socket.AF_INET6, a).encode()
+            return map(addrs.__getitem__, raw)
+        if name == "pktlen":
+            lens = map(itemgetter(lay.i_len), rows)
+            return map(add, lens, repeat(40)) if lay.v6 else lens
+        if name in ("in", "out"):
+            index = lay.indev if name == "in" else lay.outdev
+            return repeat(encode_basestring(self._ifname(index)).encode() if index else b'""')
+        if name == "prio":
+            flows = map(itemgetter(lay.i_flow), rows)
+            return map(rshift, map(and_, flows, repeat(0x0FF00000)), repeat(20))
+        if name == "flow":
+            return map(and_, map(itemgetter(lay.i_flow), rows), repeat(0x000FFFFF))
+        if name == "icsum":
+            return map(int.from_bytes, map(itemgetter(lay.i_csum), rows), repeat("little"))
+        raise AssertionError(name)
+
+
+def _run(lay: Layout, first: tuple, view: memoryview, off: int) -> list[tuple]:
+    """``first`` and the rows of the messages from ``off`` on that have ``lay``, up to the
+    first that has not."""
+    rows = [first]
+    step, check, same = lay.step, lay.check, lay.const.__eq__
+    want = FIRST_CHUNK
+    while True:
+        m = min(want, (len(view) - off) // step)
+        if m <= 0:
+            return rows
+        chunk = list(lay.rows(view[off : off + m * step]))
+        ok = list(map(same, map(check, chunk)))
+        good = ok.index(False) if False in ok else m
+        if good and lay.min_len:
+            fits = list(map(lay.min_len.__le__, map(itemgetter(lay.i_len), chunk[:good])))
+            good = fits.index(False) if False in fits else good
+        rows += chunk[:good] if good < m else chunk
+        if good < m:
+            return rows
+        off += m * step
+        want *= 4
+
+
+def _times(lay: Layout, rows: list[tuple], fallback: tuple[int, int]
+           ) -> tuple[list[int], list[int]]:
+    """(seconds, microseconds) of each row, as the reference path writes them: the kernel's
+    timestamp (low 32 bits), or ``fallback`` without one. Cuts ``rows`` before the first
+    timestamp that is zero (the reference's test: all 64 bits), unless it is the first."""
+    n = len(rows)
+    if lay.i_sec is None:
+        return [fallback[0]] * n, [fallback[1]] * n
+    secs = list(map(itemgetter(lay.i_sec), rows))
+    if 0 in secs:
+        z = secs.index(0)
+        if z == 0:
+            del rows[1:]
+            v = rows[0]
+            return ([0], [v[lay.i_usec]]) if v[lay.i_sechi] else ([fallback[0]], [fallback[1]])
+        del rows[z:], secs[z:]
+    return secs, list(map(itemgetter(lay.i_usec), rows))
