@@ -4,8 +4,8 @@ Within one datagram, consecutive packets of one rule usually have one layout and
 (with a 128-byte copy range, every packet of at least 128 bytes). A run is read with one
 ``iter_unpack`` over the datagram, checked, turned into columns and formatted with C-level
 ``map``/``zip``/``itemgetter`` calls, so the per-packet Python bytecode mostly disappears. The
-run ends at the first message that does not match (read in growing chunks, so a short run does
-not read the whole datagram); that message goes the next run's way, or the reference way.
+run ends at the first message that does not match (``netlink/runs.py``); that message goes the
+next run's way, or the reference way.
 """
 
 import socket
@@ -16,11 +16,11 @@ from operator import add, and_, itemgetter, rshift
 
 from nfacct_exporter.events import packet
 from nfacct_exporter.events.compiled import Layout, compile_layout
+from nfacct_exporter.netlink.runs import same_layout_rows
 
 LAYOUTS_MAX = 1024  # (length, prefix) keys remembered; then forgotten all at once
 PER_KEY = 8  # layouts tried per key (e.g. SYN and SYN-ACK of one rule with equal lengths)
 ADDRS_MAX = 65536
-FIRST_CHUNK = 8  # messages read after the first one of a run; then 4 times more each time
 Stamp = Callable[[int], tuple[bytes, bytes]]  # second → (local date and time, UTC offset)
 
 
@@ -74,7 +74,8 @@ class FastUlogd:
         rows = _run(lay, v, view, off + lay.step)
         secs, usecs = _times(lay, rows, fallback)
         cols = [self._column(name, lay, rows, secs, usecs, stamp) for name in lay.computed]
-        text = b"".join(map(lay.template.__mod__, map(lay.pick, map(add, rows, zip(*cols)))))
+        values = map(lay.pick, map(add, rows, zip(*cols, strict=False)))
+        text = b"".join(map(lay.template.__mod__, values))
         return text, len(rows), len(rows) * lay.step
 
     def _column(self, name: str, lay: Layout, rows: list[tuple], secs: list[int],
@@ -120,25 +121,12 @@ class FastUlogd:
 
 def _run(lay: Layout, first: tuple, view: memoryview, off: int) -> list[tuple]:
     """``first`` and the rows of the messages from ``off`` on that have ``lay``, up to the
-    first that has not."""
-    rows = [first]
-    step, check, same = lay.step, lay.check, lay.const.__eq__
-    want = FIRST_CHUNK
-    while True:
-        m = min(want, (len(view) - off) // step)
-        if m <= 0:
-            return rows
-        chunk = list(lay.rows(view[off : off + m * step]))
-        ok = list(map(same, map(check, chunk)))
-        good = ok.index(False) if False in ok else m
-        if good and lay.min_len:
-            fits = list(map(lay.min_len.__le__, map(itemgetter(lay.i_len), chunk[:good])))
-            good = fits.index(False) if False in fits else good
-        rows += chunk[:good] if good < m else chunk
-        if good < m:
-            return rows
-        off += m * step
-        want *= 4
+    first that has not (or whose length field is shorter than what was copied)."""
+    rows = same_layout_rows(lay, first, view, off)
+    fits = list(map(lay.min_len.__le__, map(itemgetter(lay.i_len), rows)))
+    if False in fits:
+        del rows[fits.index(False):]
+    return rows
 
 
 def _times(lay: Layout, rows: list[tuple], fallback: tuple[int, int]
