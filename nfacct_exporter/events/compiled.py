@@ -26,17 +26,19 @@ _FROM = {"raw.pktlen": "pktlen", "oob.time.sec": "sec", "oob.time.usec": "usec",
          "icmpv6.csum": "icsum"}
 
 
+COMPUTED = ("head", "usec", "tz", "pktlen", "src", "dst", "in", "out", "prio", "flow", "icsum",
+            "sec")  # the values added after the unpacked ones, in this order
 _TEXT = {"src", "dst", "in", "out"}  # computed values written as they are (JSON strings)
 
 
 class Layout:
     """One compiled layout: ``unpack`` reads one message, ``rows`` a run of them (``step`` bytes
-    apart); ``check(v) == const`` says a message has it; ``computed`` names the values added
-    after the unpacked ones, ``pick`` takes the (bytes) template's values from them."""
+    apart); ``check(v) == const`` says a message has it; ``pick`` takes the (bytes) template's
+    values from the unpacked ones followed by the ``COMPUTED`` ones."""
 
     __slots__ = ("unpack", "rows", "step", "check", "const", "i_len", "min_len", "v6", "i_sec",
                  "i_sechi", "i_usec", "i_addr", "i_flow", "i_csum", "indev", "outdev",
-                 "computed", "pick", "template")
+                 "pick", "template")
 
 
 class Builder:
@@ -156,12 +158,9 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
     lay.i_addr = (idx["_src"], idx["_dst"])
     lay.i_flow, lay.i_csum = idx.get("_flow"), idx.get("_csum")
     lay.indev, lay.outdev = indev, outdev
-    computed: list[str] = []
 
     def column(name: str) -> int:
-        if name not in computed:
-            computed.append(name)
-        return n_fields + computed.index(name)
+        return n_fields + COMPUTED.index(name)
 
     parts = ['"timestamp": "%s.%06d%s"', dvc_part.replace("%", "%%")]
     pick = [column("head"), column("usec"), column("tz")]
@@ -179,7 +178,6 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
             parts.append(key + text.replace("%", "%%"))
     lay.template = ("{" + ", ".join(parts) + "}\n").encode()
     lay.pick = itemgetter(*pick)
-    lay.computed = tuple(computed)
     return lay
 
 

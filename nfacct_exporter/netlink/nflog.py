@@ -1,28 +1,19 @@
-"""NFLOG (``linux/netfilter/nfnetlink_log.h``): constants, the declared messages, binding a
-group, and the hot path that tallies logged packets straight from the datagram bytes.
+"""NFLOG (``linux/netfilter/nfnetlink_log.h``): constants, the declared messages and binding a
+group; ``nflog_tally.py`` tallies the logged packets straight from the datagram bytes.
 
 Why by hand: pyroute2's message classes parse ~8–14k packets/s; an attribute walk with ``struct``
-~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s. The CONFIG request is
-built with ``struct`` and checked in the tests against ``nflog_config_msg``, and ``tally`` against
-``nflog_packet_msg`` on the same (kernel-made and synthetic) bytes; both pyroute2 declarations are
-made on first use, so the daemon never imports pyroute2.
-
-Only what counting needs is read from each packet: the prefix, the per-group sequence number
-(NFULNL_CFG_F_SEQ, to count what the kernel could not deliver) and the IP length field of the
-first bytes of the payload (``COPY_RANGE`` bytes are copied: IPv4 total length is at bytes 2–3,
-IPv6 payload length at 4–5, plus 40 for the fixed header).
+~650k/s on one core here, and the tally's compiled layouts ~1.2–1.8M/s. The CONFIG request is
+built with ``struct`` and checked in the tests against ``nflog_config_msg``, and the tally against
+``nflog_packet_msg`` on the same (kernel-made and synthetic) bytes; both pyroute2 declarations
+(``nflog_declared.py``) are made on first use, so the daemon never imports pyroute2.
 """
 
 import errno
 import os
 import struct
-from collections.abc import Callable
-from itertools import repeat
-from operator import and_, eq, itemgetter
 from typing import Any
 
 from nfacct_exporter.netlink import core
-from nfacct_exporter.netlink.runs import same_layout_rows
 from nfacct_exporter.netlink.socket import NetfilterSocket
 
 # enum nfulnl_msg_types
@@ -121,174 +112,3 @@ def bind(sock: NetfilterSocket, group: int, qthreshold: int, qtimeout: int,
     code = sock.transact([request])[0]
     if code:
         raise BindError(code, group, where)
-
-
-def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], list[int]],
-          expect: int) -> tuple[int, int, int]:
-    """Add every packet of one NFLOG datagram to ``counts`` → (next seq, lost, packets).
-
-    ``counts`` maps the raw NFULA_PREFIX payload (NUL included; ``EMPTY`` when absent) to a
-    ``[packets, bytes]`` list; an unknown prefix asks ``admit`` for its list (the caller applies
-    its cardinality cap there). ``expect`` is the next sequence number the group should send;
-    a jump counts the skipped packets as lost (the kernel dropped them: socket buffer full).
-    Bytes are the IP packet length (0 when the payload is too short to hold it, or not IP).
-
-    Fast path: packets logged by one rule share one attribute layout, so each message is tried
-    with the compiled layout of the messages of the same length, header and prefix: one
-    ``struct`` format reads the netlink header, every attribute header, the prefix, the
-    sequence number and the IP length fields, and a message is taken only if every header
-    (type and length, so every offset) is the layout's: exactly what the attribute walk would
-    read. A run of such messages with consecutive sequence numbers is read and summed at once
-    (``same_layout_rows``, then C-level ``map``/``sum``).
-    """
-    unpack_hdr = core.LEN_TYPE.unpack_from
-    layouts = _LAYOUTS
-    packet_type = ULOG_PACKET
-    off = lost = packets = 0
-    total = len(data)
-    view = memoryview(data)
-    while off + 20 <= total:
-        length, mtype = unpack_hdr(data, off)
-        end = off + length
-        if length < 20 or end > total:
-            break
-        if mtype == packet_type:
-            if length >= 32:
-                k = off + 28  # where the kernel puts NFULA_PREFIX, after NFULA_PACKET_HDR
-                key = (length, data[off + 20 : k + (data[k] | data[k + 1] << 8)])
-                lay = layouts.get(key, False)
-                if lay is False:
-                    if len(layouts) >= LAYOUTS_MAX:
-                        layouts.clear()
-                    lay = layouts[key] = _layout(data, off, end)
-                if lay is not None:
-                    v = lay.unpack(data, off)
-                    if lay.check(v) == lay.const:
-                        rows = same_layout_rows(lay, v, view, off + lay.step)
-                        n, size, seq = _sum(rows)
-                        c = counts.get(lay.prefix)
-                        if c is None:
-                            c = admit(lay.prefix)
-                        c[0] += n
-                        c[1] += size
-                        packets += n
-                        if rows[0][-5] != expect:
-                            lost += (rows[0][-5] - expect) & 0xFFFFFFFF
-                        expect = (seq + 1) & 0xFFFFFFFF
-                        off += n * lay.step
-                        continue
-            prefix, seq, size = _walk(data, off + 20, end)
-            c = counts.get(prefix)
-            if c is None:
-                c = admit(prefix)
-            c[0] += 1
-            c[1] += size
-            packets += 1
-            if seq >= 0:
-                if seq != expect:
-                    lost += (seq - expect) & 0xFFFFFFFF
-                expect = (seq + 1) & 0xFFFFFFFF
-        off += (length + 3) & ~3
-    return expect, lost, packets
-
-
-def _sum(rows: list[tuple]) -> tuple[int, int, int]:
-    """(packets, IP bytes, last seq) of a run of rows, cut (in place) before the first seq that
-    does not follow the one before (the rest is the next run's)."""
-    n = len(rows)
-    seqs = list(map(_SEQ, rows))
-    want = list(map(and_, range(seqs[0], seqs[0] + n), repeat(0xFFFFFFFF)))
-    if seqs != want:
-        n = list(map(eq, seqs, want)).index(False)
-        del rows[n:]
-    versions = {b >> 4 for b in set(map(_VERSION, rows))}
-    if versions == {4}:
-        size = sum(map(_IP4_LEN, rows))
-    elif versions == {6}:
-        size = sum(map(_IP6_LEN, rows)) + 40 * n
-    else:
-        size = sum(v[-2] if v[-3] >> 4 == 4 else v[-1] + 40 if v[-3] >> 4 == 6 else 0
-                   for v in rows)
-    return n, size, rows[-1][-5]
-
-
-_SEQ, _VERSION, _IP4_LEN, _IP6_LEN = itemgetter(-5), itemgetter(-3), itemgetter(-2), itemgetter(-1)
-
-
-def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
-    """(raw prefix, seq or -1, IP length) of the message whose attributes span [a, end)."""
-    prefix, seq, size = EMPTY, -1, 0
-    unpack_attr = core.ATTR.unpack_from
-    while a + 4 <= end:
-        alen, atype = unpack_attr(data, a)
-        if alen < 4 or a + alen > end:
-            break
-        atype &= core.NLA_TYPE_MASK
-        if atype == NFULA_PREFIX:
-            prefix = data[a + 4 : a + alen]
-        elif atype == NFULA_SEQ and alen >= 8:
-            seq = core.BE32.unpack_from(data, a + 4)[0]
-        elif atype == NFULA_PAYLOAD:
-            if alen >= 8:
-                version = data[a + 4] >> 4
-                if version == 4:
-                    size = data[a + 6] << 8 | data[a + 7]
-                elif version == 6 and alen >= 10:
-                    size = (data[a + 8] << 8 | data[a + 9]) + 40
-            break  # the kernel puts the payload last
-        a += (alen + 3) & ~3
-    return prefix, seq, size
-
-
-class _Tally:
-    __slots__ = ("unpack", "rows", "step", "check", "const", "prefix")
-
-
-_LAYOUTS: dict[tuple[int, bytes], _Tally | None] = {}  # only the listener thread writes it
-LAYOUTS_MAX = 4096
-
-
-def _layout(data: bytes, off: int, end: int) -> _Tally | None:
-    """Compile the layout of the message at ``off``: its rows are (netlink header, the attribute
-    headers and prefix before the seq, seq, payload attribute header, IP version byte, IPv4
-    total length, IPv6 payload length). None when the fast path does not apply: no seq, or the
-    seq not followed by a last payload attribute holding the 6 bytes both IP length fields
-    need."""
-    fmt, head, prefix = [">6s14x"], [data[off : off + 6]], EMPTY
-    seq = False
-    a = off + 20
-    while a + 4 <= end:
-        alen, atype = core.ATTR.unpack_from(data, a)
-        if alen < 4 or a + alen > end:
-            return None
-        atype &= core.NLA_TYPE_MASK  # as _walk does
-        step = (alen + 3) & ~3
-        if seq:  # the attribute after the seq: it must be the payload, last
-            if atype != NFULA_PAYLOAD or alen < 10 or a + step != end:
-                return None
-            fmt.append("4sBxHH")  # header, version byte, IPv4 total length, IPv6 payload length
-            lay = _Tally()
-            lay.step = (end - off + 3) & ~3
-            form = "".join(fmt)
-            lay.unpack = struct.Struct(form).unpack_from
-            lay.rows = struct.Struct(f"{form}{lay.step - struct.calcsize(form)}x").iter_unpack
-            n = len(head)
-            lay.check = itemgetter(*range(n), n + 1)
-            lay.const = (*head, data[a : a + 4])
-            lay.prefix = prefix
-            return lay
-        fmt.append("4s")
-        head.append(data[a : a + 4])
-        if atype == NFULA_PREFIX:
-            prefix = data[a + 4 : a + alen]
-            fmt.append(f"{alen - 4}s{step - alen}x")
-            head.append(prefix)
-        elif atype == NFULA_SEQ and alen == 8:
-            fmt.append("I")
-            seq = True
-        elif atype in (NFULA_SEQ, NFULA_PAYLOAD):
-            return None
-        else:
-            fmt.append(f"{step - 4}x")
-        a += step
-    return None
