@@ -112,11 +112,9 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
                 return None
             break
         if atype == packet.NFULA_PACKET_HDR and alen == 8:
-            b.const(data[v : v + 3])
-            b.skip(1)
+            b.const(data[v : v + 4])  # the pad byte too: it is part of the key
         elif atype == packet.NFULA_PREFIX:
-            b.const(data[v : a + alen])
-            b.skip(step - alen)
+            b.const(data[v : a + step])  # with the padding (the kernel zeroes it)
         elif atype in _CONST32 and alen == 8:
             value = struct.unpack_from(">I", data, v)[0]
             b.const(data[v : v + 4])
@@ -135,8 +133,7 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
             b.const(data[v : v + 2])
             b.skip(10)
         elif atype in _CONST16 and alen == 6:
-            b.const(data[v : v + 2])
-            b.skip(2)
+            b.const(data[v : v + 4])  # with the padding
         elif atype in _VAR32 or atype in _CONST32 or atype in _CONST16 or atype in (
                 packet.NFULA_PACKET_HDR, packet.NFULA_TIMESTAMP, packet.NFULA_HWADDR):
             return None  # a length the reference path reads differently
