@@ -17,6 +17,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 
 from nfacct_exporter.events import packet
+from nfacct_exporter.netlink import runs
 
 LAYOUTS_MAX = 1024  # (length, prefix) keys remembered; then forgotten all at once
 PER_KEY = 8  # layouts tried per key (e.g. SYN and SYN-ACK of one rule with equal lengths)
@@ -36,7 +37,8 @@ class Layout:
     apart); ``check(v) == const`` says a message has it; ``pick`` takes the (bytes) template's
     values from the unpacked ones followed by the ``COMPUTED`` ones."""
 
-    __slots__ = ("unpack", "rows", "step", "check", "const", "i_len", "min_len", "v6", "i_sec",
+    __slots__ = ("unpack", "rows", "step", "check", "const", "fixed", "i_len", "min_len", "v6",
+                 "i_sec",
                  "i_sechi", "i_usec", "i_addr", "i_flow", "i_csum", "indev", "outdev",
                  "pick", "template")
 
@@ -62,23 +64,29 @@ class Builder:
         if n:
             self.ops.append(("x", n))
 
-    def finish(self) -> tuple[str, dict[str, int], list[int], tuple[bytes, ...]]:
-        """(struct format, field name → index, indexes that must match, their bytes)."""
-        fmt, index, checks, consts = [">"], {}, [], []
-        n = 0
+    def finish(self) -> tuple[str, dict[str, int], list[int], tuple[bytes, ...],
+                              list[tuple[int, int]]]:
+        """(struct format, field name → index, indexes that must match, their bytes, where
+        those are in the message: (offset, length))."""
+        fmt, index, checks, consts, spans = [">"], {}, [], [], []
+        n = pos = 0
         for code, x in self.ops:
             if code == "x":
                 fmt.append(f"{x}x")
+                pos += x  # type: ignore[operator]
                 continue
             if code is None:
                 fmt.append(f"{len(x)}s")  # type: ignore[arg-type]
                 checks.append(n)
                 consts.append(x)
+                spans.append((pos, len(x)))  # type: ignore[arg-type]
+                pos += len(x)  # type: ignore[arg-type]
             else:
                 fmt.append(code)
                 index[x] = n  # type: ignore[index]
+                pos += struct.calcsize(">" + code)
             n += 1
-        return "".join(fmt), index, checks, tuple(consts)  # type: ignore[arg-type]
+        return "".join(fmt), index, checks, tuple(consts), spans  # type: ignore[arg-type]
 
 
 _VAR32 = {packet.NFULA_MARK: "oob.mark", packet.NFULA_UID: "oob.uid",
@@ -142,7 +150,7 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
         a += step
     else:
         return None  # no payload
-    fmt, idx, checks, consts = b.finish()
+    fmt, idx, checks, consts, spans = b.finish()
     n_fields = len(checks) + len(idx)
     size = struct.calcsize(fmt)
     lay.step = (end - off + 3) & ~3
@@ -150,6 +158,7 @@ def compile_layout(data: bytes, off: int, end: int, fields: packet.Fields, dvc_p
     lay.rows = struct.Struct(f"{fmt}{lay.step - size}x").iter_unpack
     lay.check = itemgetter(*checks, *checks[:1])  # a tuple, even of one
     lay.const = consts + consts[:1]
+    lay.fixed = runs.fixed_bytes(data[off:end], spans)
     lay.i_sec, lay.i_sechi, lay.i_usec = (idx.get(k) for k in ("_sec", "_sechi", "_usec"))
     lay.i_len = idx["ip6.payloadlen" if lay.v6 else "ip.totlen"]
     lay.i_addr = (idx["_src"], idx["_dst"])

@@ -16,7 +16,7 @@ from operator import add, and_, itemgetter, rshift
 
 from nfacct_exporter.events import packet
 from nfacct_exporter.events.compiled import COMPUTED, Layout, compile_layout
-from nfacct_exporter.netlink.runs import same_layout_rows
+from nfacct_exporter.netlink.runs import run_rows
 
 LAYOUTS_MAX = 1024  # (length, prefix) keys remembered; then forgotten all at once
 PER_KEY = 8  # layouts tried per key (e.g. SYN and SYN-ACK of one rule with equal lengths)
@@ -78,7 +78,7 @@ class FastUlogd:
         last = nxt + (RUN_MIN - 2) * step  # the RUN_MIN-th message, if the run is that long
         if data[nxt : nxt + 6] != head or data[last : last + 6] != head:
             return self._one(lay, v, stamp, fallback), 1, step
-        rows = _run(lay, v, view, nxt)
+        rows = _run(lay, data, view, off)
         secs, usecs = _times(lay, rows, fallback)
         cols = [self._column(name, lay, rows, secs, usecs, stamp) for name in COMPUTED]
         values = map(lay.pick, map(add, rows, zip(*cols, strict=False)))
@@ -156,10 +156,10 @@ class FastUlogd:
         raise AssertionError(name)
 
 
-def _run(lay: Layout, first: tuple, view: memoryview, off: int) -> list[tuple]:
-    """``first`` and the rows of the messages from ``off`` on that have ``lay``, up to the
-    first that has not (or whose length field is shorter than what was copied)."""
-    rows = same_layout_rows(lay.rows, lay.step, lay.check, lay.const, first, view, off)
+def _run(lay: Layout, data: bytes, view: memoryview, off: int) -> list[tuple]:
+    """The rows of the messages from ``off`` on (the first has ``lay``) that have ``lay``, up to
+    the first that has not (or whose length field is shorter than what was copied)."""
+    rows = run_rows(lay.rows, lay.step, lay.fixed, data, view, off)
     fits = list(map(lay.min_len.__le__, map(itemgetter(lay.i_len), rows)))
     if False in fits:
         del rows[fits.index(False):]

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from itertools import repeat
 from operator import and_, eq, itemgetter
 
-from nfacct_exporter.netlink import core
+from nfacct_exporter.netlink import core, runs
 from nfacct_exporter.netlink.nflog import EMPTY, NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, ULOG_PACKET
-from nfacct_exporter.netlink.runs import same_layout_rows
+from nfacct_exporter.netlink.runs import run_rows
 
 
 def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], list[int]],
@@ -34,7 +34,7 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
     sequence number and the IP length fields, and a message is taken only if every header
     (type and length, so every offset) is the layout's: exactly what the attribute walk would
     read. A run of such messages with consecutive sequence numbers is read and summed at once
-    (``same_layout_rows``, then C-level ``map``/``sum``).
+    (``runs.run_rows``, then C-level ``map``/``sum``).
     """
     unpack_hdr = core.LEN_TYPE.unpack_from
     layouts = _LAYOUTS
@@ -59,14 +59,13 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
                         layouts.clear()
                     lay = layouts[(length, probe)] = _layout(data, off, end)
                 if lay is not None:
-                    one, i_seq, head, payload, prefix, step, rows_of, check, const, unpack = lay
+                    one, i_seq, head, payload, prefix, step, rows_of, fixed = lay
                     v = one(data, off)
                     if v[:i_seq] != head or v[i_seq + 1] != payload:
                         prefix = None
                     else:
                         if off >= next_try and _runs(data, off, step, probe):
-                            rows = same_layout_rows(rows_of, step, check, const,
-                                                    unpack(data, off), view, off + step)
+                            rows = run_rows(rows_of, step, fixed, data, view, off)
                             n, size, seq = _sum(rows)
                             c = counts.get(prefix)
                             if c is None:
@@ -74,8 +73,8 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
                             c[0] += n
                             c[1] += size
                             packets += n
-                            if rows[0][-5] != expect:
-                                lost += (rows[0][-5] - expect) & 0xFFFFFFFF
+                            if rows[0][0] != expect:
+                                lost += (rows[0][0] - expect) & 0xFFFFFFFF
                             expect = (seq + 1) & 0xFFFFFFFF
                             off += n * step
                             continue
@@ -123,12 +122,12 @@ def _sum(rows: list[tuple]) -> tuple[int, int, int]:
     elif versions == {6}:
         size = sum(map(_IP6_LEN, rows)) + 40 * n
     else:
-        size = sum(v[-2] if v[-3] >> 4 == 4 else v[-1] + 40 if v[-3] >> 4 == 6 else 0
+        size = sum(v[2] if v[1] >> 4 == 4 else v[3] + 40 if v[1] >> 4 == 6 else 0
                    for v in rows)
-    return n, size, rows[-1][-5]
+    return n, size, rows[-1][0]
 
 
-_SEQ, _VERSION, _IP4_LEN, _IP6_LEN = itemgetter(-5), itemgetter(-3), itemgetter(-2), itemgetter(-1)
+_SEQ, _VERSION, _IP4_LEN, _IP6_LEN = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
@@ -159,10 +158,10 @@ def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
 # A compiled layout, a plain tuple (unpacked fast): (unpack one message without its netlink
 # header (the key says it), index of the seq in its values (before it: ``head``, after it: the
 # payload attribute header), head, payload header, raw prefix, the message's step, and for runs:
-# iter_unpack of whole messages, check and const (``runs.same_layout_rows``), unpack of one).
+# iter_unpack of whole messages into (seq, IP version byte, IPv4 and IPv6 length fields), and
+# the bytes every message of the layout has (``runs.run_rows``)).
 _Tally = tuple[Callable[[bytes, int], tuple], int, tuple, bytes, bytes, int,
-               Callable[[memoryview], Iterator[tuple]], Callable[[tuple], tuple], tuple,
-               Callable[[bytes, int], tuple]]
+               Callable[[memoryview], Iterator[tuple]], runs.Fixed]
 
 
 _LAYOUTS: dict[tuple[int, bytes], _Tally | None] = {}  # only the listener thread writes it
@@ -177,8 +176,9 @@ def _layout(data: bytes, off: int, end: int) -> _Tally | None:
     total length, IPv6 payload length). None when the fast path does not apply: no seq, or the
     seq not followed by a last payload attribute holding the 6 bytes both IP length fields
     need."""
-    fmt, head, prefix = [">6s14x"], [data[off : off + 6]], EMPTY
-    seq = False
+    fmt, head, prefix = [">20x"], [], EMPTY
+    spans = [(0, 6)]  # what every message of the layout has: netlink header, attribute headers,
+    seq = -1  # prefix; where the seq is
     a = off + 20
     while a + 4 <= end:
         alen, atype = core.ATTR.unpack_from(data, a)
@@ -186,27 +186,27 @@ def _layout(data: bytes, off: int, end: int) -> _Tally | None:
             return None
         atype &= core.NLA_TYPE_MASK  # as _walk does
         step = (alen + 3) & ~3
-        if seq:  # the attribute after the seq: it must be the payload, last
+        if seq >= 0:  # the attribute after the seq: it must be the payload, last
             if atype != NFULA_PAYLOAD or alen < 10 or a + step != end:
                 return None
             fmt.append("4sBxHH")  # header, version byte, IPv4 total length, IPv6 payload length
             size = (end - off + 3) & ~3
-            form = "".join(fmt)
-            n = len(head)
-            return (struct.Struct(">20x" + form[6:]).unpack_from, n - 1, tuple(head[1:]),
-                    data[a : a + 4], prefix, size,
-                    struct.Struct(f"{form}{size - struct.calcsize(form)}x").iter_unpack,
-                    itemgetter(*range(n), n + 1), (*head, data[a : a + 4]),
-                    struct.Struct(form).unpack_from)
+            spans.append((a - off, 4))
+            row = f">{seq}xI4xBxHH{size - seq - 14}x"
+            return (struct.Struct("".join(fmt)).unpack_from, len(head), tuple(head),
+                    data[a : a + 4], prefix, size, struct.Struct(row).iter_unpack,
+                    runs.fixed_bytes(data[off:end], spans))
         fmt.append("4s")
         head.append(data[a : a + 4])
+        spans.append((a - off, 4))
         if atype == NFULA_PREFIX:
             prefix = data[a + 4 : a + alen]
             fmt.append(f"{alen - 4}s{step - alen}x")
             head.append(prefix)
+            spans.append((a + 4 - off, alen - 4))
         elif atype == NFULA_SEQ and alen == 8:
             fmt.append("I")
-            seq = True
+            seq = a + 4 - off
         elif atype in (NFULA_SEQ, NFULA_PAYLOAD):
             return None
         else:
