@@ -1,11 +1,11 @@
 """The fast path of the ulogd format: whole runs of messages of one compiled layout at a time.
 
 Within one datagram, consecutive packets of one rule usually have one layout and one length
-(with a 128-byte copy range, every packet of at least 128 bytes). A run is read with one
-``iter_unpack`` over the datagram, checked, turned into columns and formatted with C-level
-``map``/``zip``/``itemgetter`` calls, so the per-packet Python bytecode mostly disappears. The
-run ends at the first message that does not match (``netlink/runs.py``); that message goes the
-next run's way, or the reference way.
+(with a 128-byte copy range, every packet of at least 128 bytes). A run is checked and read
+with one ``iter_unpack`` (``netlink/runs.py``), turned into columns and formatted with C-level
+``map``/``zip``/``itemgetter`` calls, so the per-packet Python bytecode mostly disappears. It
+ends at the first message that does not match; that one goes the next run's way, or the
+reference way. Runs shorter than RUN_MIN cost less one message at a time (``_one``).
 """
 
 import socket

@@ -33,8 +33,9 @@ def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], 
     ``struct`` format reads the netlink header, every attribute header, the prefix, the
     sequence number and the IP length fields, and a message is taken only if every header
     (type and length, so every offset) is the layout's: exactly what the attribute walk would
-    read. A run of such messages with consecutive sequence numbers is read and summed at once
-    (``runs.run_rows``, then C-level ``map``/``sum``).
+    read. When the RUN_MIN-th message ahead starts as this one, the run of messages with all of
+    the layout's bytes and consecutive sequence numbers is checked, read and summed at once
+    (``runs.run_rows``, then C-level ``map``/``sum``); shorter runs cost less one by one.
     """
     unpack_hdr = core.LEN_TYPE.unpack_from
     layouts = _LAYOUTS
