@@ -34,13 +34,17 @@ class BlastLab(Lab):
         return {int(line.split()[0]) for line in text.splitlines() if line.strip()}
 
 
-def wait_idle(pid: int, quiet: float, timeout: float) -> None:
-    """Until ``pid`` used (almost) no CPU for ``quiet`` seconds: its backlog is drained."""
-    deadline = time.monotonic() + timeout
-    last = sched_seconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        now = sched_seconds(pid)
-        if now - last < 0.02 * quiet:
-            return
-        last = now
+def wait_idle(pid: int, quiet: float, timeout: float) -> float:
+    """Until ``pid`` did no work for ``quiet`` seconds (sampled every ``quiet / 10``; a sample
+    with less than a quarter of a core is idle: polls and timers): its backlog is drained.
+    Returns when (``time.monotonic()``) its last busy sample ended."""
+    step = quiet / 10
+    start = last_busy = time.monotonic()
+    cpu = sched_seconds(pid)
+    while time.monotonic() - last_busy < quiet and time.monotonic() < start + timeout:
+        time.sleep(step)
+        now, c = time.monotonic(), sched_seconds(pid)
+        if c - cpu > 0.25 * step:
+            last_busy = now
+        cpu = c
+    return last_busy

@@ -14,14 +14,16 @@ when the local offset is zero (then so do we: the same text for the same instant
 """
 
 import json
+import struct
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 from nfacct_exporter.events import packet
-from nfacct_exporter.events.compiled import FastUlogd
+from nfacct_exporter.events.fast import FastUlogd
 
 FORMATS = ("ulogd", "ecs")
+_NLHDR = struct.Struct("=IH")
 ECS_VERSION = "8.11.0"
 Action = Callable[[bytes | None], str | None]  # raw prefix → allowed | blocked | None
 
@@ -63,19 +65,34 @@ class EventFormat:
         self._fast = FastUlogd(self._dvc_part, ifname) if fast and not self._ecs else None
         self._sec = -1
         self._head = self._tz = ""
+        self._bsec, self._bstamp = -1, (b"", b"")
 
-    def lines(self, data: bytes, now: float) -> list[bytes]:
-        """One line per NFLOG packet of ``data``; ``now`` (receive time) stands in for packets
-        the kernel did not timestamp. Packets of a known layout take the compiled path."""
+    def render(self, data: bytes, now: float) -> tuple[bytes, int]:
+        """(the lines, how many) of the NFLOG packets of ``data``: one line per packet; ``now``
+        (receive time) stands in for packets the kernel did not timestamp. Runs of packets of
+        a known layout take the compiled path."""
         sec = int(now)
         fallback = (sec, int((now - sec) * 1e6))
-        out = []
+        out: list[bytes] = []
+        count = 0
         fast = self._fast
-        for off, end in packet.messages(data):
-            key = fast.key(data, off, end - off) if fast is not None else None
-            line = fast.line(key, data, off, self._stamp, fallback) if key else None
-            if line is not None:
-                out.append(line.encode())
+        view = memoryview(data)
+        off, total = 0, len(data)
+        while off + 20 <= total:
+            length, mtype = _NLHDR.unpack_from(data, off)
+            end = off + length
+            if length < 20 or end > total:
+                break
+            if mtype != packet.ULOG_PACKET:
+                off += (length + 3) & ~3
+                continue
+            key = fast.key(data, off, length) if fast is not None else None
+            got = fast.run(key, data, view, off, self._stamp_bytes, fallback) if key else None
+            if got is not None:
+                text, n, taken = got
+                out.append(text)
+                count += n
+                off += taken
                 continue
             p = packet.decode(data, off + 16, end)
             fields = packet.ulogd_fields(p, fallback, self._action(p.prefix), self._ifname)
@@ -85,13 +102,25 @@ class EventFormat:
                 out.append(self._ulogd_line(fields))
                 if key is not None:
                     fast.learn(key, data, off, end, fields)  # type: ignore[union-attr]
-        return out
+            count += 1
+            off += (length + 3) & ~3
+        return b"".join(out), count
+
+    def lines(self, data: bytes, now: float) -> list[bytes]:
+        """``render``'s lines, one by one."""
+        return [line + b"\n" for line in self.render(data, now)[0].split(b"\n")[:-1]]
 
     def _stamp(self, sec: int) -> tuple[str, str]:
         if sec != self._sec:
             self._sec = sec
             self._head, self._tz = _local(sec)
         return self._head, self._tz
+
+    def _stamp_bytes(self, sec: int) -> tuple[bytes, bytes]:
+        if sec != self._bsec:
+            head, tz = self._stamp(sec)
+            self._bsec, self._bstamp = sec, (head.encode(), tz.encode())
+        return self._bstamp
 
     def _ulogd_line(self, fields: packet.Fields) -> bytes:
         d = dict(fields)

@@ -55,7 +55,8 @@ class EventWriter:
         self._queue: collections.deque = collections.deque()  # (format, data, packets, now)
         self._queued_in = 0  # events ever queued (listener thread only)
         self._queued_out = 0  # events ever taken out of the queue (writer thread only)
-        self._pending: collections.deque = collections.deque()  # (key, line) not yet written
+        self._pending: collections.deque = collections.deque()  # (key, lines, n) not written
+        self._pending_lines = 0
         self._lock = threading.Lock()  # guards the two counter dicts (read by the poller)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -106,9 +107,10 @@ class EventWriter:
         while self._queue:
             fmt, _, packets, _ = self._queue.popleft()
             self._drop(fmt.key, reason, packets)
-        for key, n in collections.Counter(key for key, _ in self._pending).items():
+        for key, _, n in self._pending:
             self._drop(key, reason, n)
         self._pending.clear()
+        self._pending_lines = 0
         self.output.close()
 
     def counters(self) -> tuple[dict[Key, int], dict[tuple[Key, str], int]]:
@@ -150,19 +152,20 @@ class EventWriter:
             self._recovered()
 
     def _take(self) -> None:
-        """Render queued datagrams into pending lines, up to about one batch."""
-        pending = self._pending
-        while self._queue and len(pending) < 4096:
+        """Render queued datagrams into pending lines (one chunk per datagram), up to about
+        4096 lines."""
+        while self._queue and self._pending_lines < 4096:
             fmt, data, packets, now = self._queue.popleft()
             self._queued_out += packets
             try:
-                lines = fmt.lines(data, now)
+                chunk, n = fmt.render(data, now)
             except Exception:
                 log.exception("events: group %d: cannot render a datagram", fmt.group)
                 self._drop(fmt.key, "decode_error", packets)
                 continue
-            key = fmt.key
-            pending.extend((key, line) for line in lines)
+            if n:
+                self._pending.append((fmt.key, chunk, n))
+                self._pending_lines += n
 
     def _flush(self) -> None:
         """Write pending lines in batches; raise OSError (the unwritten lines stay pending)."""
@@ -174,28 +177,31 @@ class EventWriter:
                 size += len(item[1])
                 if size >= BATCH_BYTES:
                     break
-            data = b"".join(line for _, line in batch)
             try:
-                self.output.write(data)
-                done = len(batch)
-            except WriteError as e:
-                done, size = 0, 0
-                while done < len(batch) and size + len(batch[done][1]) <= e.done:
-                    size += len(batch[done][1])
-                    done += 1
-                self._count_written(batch[:done])
-                for _ in range(done):
-                    pending.popleft()
+                self.output.write(batch[0][1] if len(batch) == 1 else
+                                  b"".join(chunk for _, chunk, _ in batch))
+            except WriteError as e:  # ``done`` bytes made it: always whole lines
+                done, written = e.done, []
+                for key, chunk, n in batch:
+                    if done < len(chunk):
+                        if done:
+                            k = chunk.count(b"\n", 0, done)
+                            pending[0] = (key, chunk[done:], n - k)
+                            written.append((key, b"", k))
+                        break
+                    written.append(pending.popleft())
+                    done -= len(chunk)
+                self._count_written(written)
                 raise
-            self._count_written(batch)
-            for _ in range(done):
+            for _ in batch:
                 pending.popleft()
+            self._count_written(batch)
 
-    def _count_written(self, batch: list[tuple[Key, bytes]]) -> None:
-        counts = collections.Counter(key for key, _ in batch)
+    def _count_written(self, batch: list[tuple[Key, bytes, int]]) -> None:
         with self._lock:
-            for key, n in counts.items():
+            for key, _, n in batch:
                 self.written[key] = self.written.get(key, 0) + n
+                self._pending_lines -= n
 
     def _failed(self, e: OSError) -> None:
         reason = "disconnected" if self.output.name.startswith("socket") else "write_error"

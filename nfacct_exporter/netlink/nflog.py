@@ -1,22 +1,16 @@
-"""NFLOG (``linux/netfilter/nfnetlink_log.h``): constants, the declared messages, binding a
-group, and the hot path that tallies logged packets straight from the datagram bytes.
+"""NFLOG (``linux/netfilter/nfnetlink_log.h``): constants, the declared messages and binding a
+group; ``nflog_tally.py`` tallies the logged packets straight from the datagram bytes.
 
 Why by hand: pyroute2's message classes parse ~8–14k packets/s; an attribute walk with ``struct``
-~650k/s on one core here, and ``tally``'s compiled-layout fast path ~1M/s. The CONFIG request is
-built with ``struct`` and checked in the tests against ``nflog_config_msg``, and ``tally`` against
-``nflog_packet_msg`` on the same (kernel-made and synthetic) bytes; both pyroute2 declarations are
-made on first use, so the daemon never imports pyroute2.
-
-Only what counting needs is read from each packet: the prefix, the per-group sequence number
-(NFULNL_CFG_F_SEQ, to count what the kernel could not deliver) and the IP length field of the
-first bytes of the payload (``COPY_RANGE`` bytes are copied: IPv4 total length is at bytes 2–3,
-IPv6 payload length at 4–5, plus 40 for the fixed header).
+~650k/s on one core here, and the tally's compiled layouts ~1.2–1.8M/s. The CONFIG request is
+built with ``struct`` and checked in the tests against ``nflog_config_msg``, and the tally against
+``nflog_packet_msg`` on the same (kernel-made and synthetic) bytes; both pyroute2 declarations
+(``nflog_declared.py``) are made on first use, so the daemon never imports pyroute2.
 """
 
 import errno
 import os
 import struct
-from collections.abc import Callable
 from typing import Any
 
 from nfacct_exporter.netlink import core
@@ -35,68 +29,13 @@ NFULA_CFG_CMD, NFULA_CFG_MODE, NFULA_CFG_NLBUFSIZ = 1, 2, 3
 NFULA_CFG_TIMEOUT, NFULA_CFG_QTHRESH, NFULA_CFG_FLAGS = 4, 5, 6
 
 
-def _declare() -> dict[str, type]:
-    from pyroute2.netlink import nla
-    from pyroute2.netlink.nfnetlink import nfgen_msg
-
-    class nflog_config_msg(nfgen_msg):
-        """NFULNL_MSG_CONFIG: bind a group and set copy mode, batching and flags."""
-
-        prefix = "NFULA_CFG_"
-        nla_map = (
-            ("NFULA_CFG_UNSPEC", "none"),
-            ("NFULA_CFG_CMD", "uint8"),
-            ("NFULA_CFG_MODE", "cfg_mode"),
-            ("NFULA_CFG_NLBUFSIZ", "be32"),
-            ("NFULA_CFG_TIMEOUT", "be32"),
-            ("NFULA_CFG_QTHRESH", "be32"),
-            ("NFULA_CFG_FLAGS", "be16"),
-        )
-
-        class cfg_mode(nla):
-            fields = (("copy_range", ">I"), ("copy_mode", "B"), ("_pad", "B"))
-
-
-    class nflog_packet_msg(nfgen_msg):
-        """NFULNL_MSG_PACKET: one logged packet (what this exporter reads, and the rest)."""
-
-        prefix = "NFULA_"
-        nla_map = (
-            ("NFULA_UNSPEC", "none"),
-            ("NFULA_PACKET_HDR", "packet_hdr"),
-            ("NFULA_MARK", "be32"),
-            ("NFULA_TIMESTAMP", "hex"),
-            ("NFULA_IFINDEX_INDEV", "be32"),
-            ("NFULA_IFINDEX_OUTDEV", "be32"),
-            ("NFULA_IFINDEX_PHYSINDEV", "be32"),
-            ("NFULA_IFINDEX_PHYSOUTDEV", "be32"),
-            ("NFULA_HWADDR", "hex"),
-            ("NFULA_PAYLOAD", "hex"),
-            ("NFULA_PREFIX", "asciiz"),
-            ("NFULA_UID", "be32"),
-            ("NFULA_SEQ", "be32"),
-            ("NFULA_SEQ_GLOBAL", "be32"),
-            ("NFULA_GID", "be32"),
-            ("NFULA_HWTYPE", "be16"),
-            ("NFULA_HWHEADER", "hex"),
-            ("NFULA_HWLEN", "be16"),
-            ("NFULA_CT", "hex"),
-            ("NFULA_CT_INFO", "be32"),
-            ("NFULA_VLAN", "hex"),
-            ("NFULA_L2HDR", "hex"),
-        )
-
-        class packet_hdr(nla):
-            fields = (("hw_protocol", ">H"), ("hook", "B"), ("_pad", "B"))
-
-    return {"nflog_config_msg": nflog_config_msg, "nflog_packet_msg": nflog_packet_msg}
-
-
 def __getattr__(name: str) -> Any:
     """The pyroute2 declarations (``nflog_config_msg``, ``nflog_packet_msg``), made (and
     pyroute2 imported) on first use."""
     if name in ("nflog_config_msg", "nflog_packet_msg"):
-        globals().update(_declare())
+        from nfacct_exporter.netlink import nflog_declared
+
+        globals().update(nflog_declared.declare())
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -173,127 +112,3 @@ def bind(sock: NetfilterSocket, group: int, qthreshold: int, qtimeout: int,
     code = sock.transact([request])[0]
     if code:
         raise BindError(code, group, where)
-
-
-def tally(data: bytes, counts: dict[bytes, list[int]], admit: Callable[[bytes], list[int]],
-          expect: int) -> tuple[int, int, int]:
-    """Add every packet of one NFLOG datagram to ``counts`` → (next seq, lost, packets).
-
-    ``counts`` maps the raw NFULA_PREFIX payload (NUL included; ``EMPTY`` when absent) to a
-    ``[packets, bytes]`` list; an unknown prefix asks ``admit`` for its list (the caller applies
-    its cardinality cap there). ``expect`` is the next sequence number the group should send;
-    a jump counts the skipped packets as lost (the kernel dropped them: socket buffer full).
-    Bytes are the IP packet length (0 when the payload is too short to hold it, or not IP).
-
-    Fast path: packets logged by one rule share one attribute layout, so each message is tried
-    with the compiled layout of the last message of the same length, header and prefix: one
-    ``struct`` call reads every attribute header, the prefix, the sequence number and the IP
-    length fields, and the message is taken only if every header (type and length, so every
-    offset) is the layout's: exactly what the attribute walk would read, at ~60% of its cost.
-    """
-    unpack_hdr = core.LEN_TYPE.unpack_from
-    layouts = _LAYOUTS
-    packet_type = ULOG_PACKET
-    off = lost = packets = 0
-    total = len(data)
-    while off + 20 <= total:
-        length, mtype = unpack_hdr(data, off)
-        end = off + length
-        if length < 20 or end > total:
-            break
-        if mtype == packet_type:
-            prefix = None
-            if length >= 32:
-                k = off + 28  # where the kernel puts NFULA_PREFIX, after NFULA_PACKET_HDR
-                key = (length, data[off + 20 : k + (data[k] | data[k + 1] << 8)])
-                lay = layouts.get(key, False)
-                if lay is False:
-                    if len(layouts) >= LAYOUTS_MAX:
-                        layouts.clear()
-                    lay = layouts[key] = _layout(data, off, end)
-                if lay is not None:
-                    unpack, head, i_seq, payload_hdr, raw_prefix = lay
-                    v = unpack(data, off)
-                    if v[:i_seq] == head and v[i_seq + 1] == payload_hdr:
-                        prefix, seq, version = raw_prefix, v[i_seq], v[-3] >> 4
-                        size = v[-2] if version == 4 else v[-1] + 40 if version == 6 else 0
-            if prefix is None:
-                prefix, seq, size = _walk(data, off + 20, end)
-            c = counts.get(prefix)
-            if c is None:
-                c = admit(prefix)
-            c[0] += 1
-            c[1] += size
-            packets += 1
-            if seq >= 0:
-                if seq != expect:
-                    lost += (seq - expect) & 0xFFFFFFFF
-                expect = (seq + 1) & 0xFFFFFFFF
-        off += (length + 3) & ~3
-    return expect, lost, packets
-
-
-def _walk(data: bytes, a: int, end: int) -> tuple[bytes, int, int]:
-    """(raw prefix, seq or -1, IP length) of the message whose attributes span [a, end)."""
-    prefix, seq, size = EMPTY, -1, 0
-    unpack_attr = core.ATTR.unpack_from
-    while a + 4 <= end:
-        alen, atype = unpack_attr(data, a)
-        if alen < 4 or a + alen > end:
-            break
-        atype &= core.NLA_TYPE_MASK
-        if atype == NFULA_PREFIX:
-            prefix = data[a + 4 : a + alen]
-        elif atype == NFULA_SEQ and alen >= 8:
-            seq = core.BE32.unpack_from(data, a + 4)[0]
-        elif atype == NFULA_PAYLOAD:
-            if alen >= 8:
-                version = data[a + 4] >> 4
-                if version == 4:
-                    size = data[a + 6] << 8 | data[a + 7]
-                elif version == 6 and alen >= 10:
-                    size = (data[a + 8] << 8 | data[a + 9]) + 40
-            break  # the kernel puts the payload last
-        a += (alen + 3) & ~3
-    return prefix, seq, size
-
-
-_Layout = tuple[Callable[[bytes, int], tuple], tuple, int, bytes, bytes]
-_LAYOUTS: dict[tuple[int, bytes], _Layout | None] = {}  # only the listener thread writes it
-LAYOUTS_MAX = 4096
-
-
-def _layout(data: bytes, off: int, end: int) -> _Layout | None:
-    """Compile the layout of the message at ``off`` → (unpack_from, the values every message of
-    this layout has before its seq, index of the seq, payload attribute header, raw prefix).
-    None when the fast path does not apply: no seq, or the seq not followed by a last payload
-    attribute holding the 6 bytes both IP length fields need."""
-    fmt, head, i_seq, prefix = [">20x"], [], -1, EMPTY
-    a = off + 20
-    while a + 4 <= end:
-        alen, atype = core.ATTR.unpack_from(data, a)
-        if alen < 4 or a + alen > end:
-            return None
-        atype &= core.NLA_TYPE_MASK  # as _walk does
-        step = (alen + 3) & ~3
-        if i_seq >= 0:  # the attribute after the seq: it must be the payload, last
-            if atype != NFULA_PAYLOAD or alen < 10 or a + step != end:
-                return None
-            fmt.append("4sBxHH")  # header, version byte, IPv4 total length, IPv6 payload length
-            return (struct.Struct("".join(fmt)).unpack_from, tuple(head), i_seq,
-                    data[a : a + 4], prefix)
-        fmt.append("4s")
-        head.append(data[a : a + 4])
-        if atype == NFULA_PREFIX:
-            prefix = data[a + 4 : a + alen]
-            fmt.append(f"{alen - 4}s{step - alen}x")
-            head.append(prefix)
-        elif atype == NFULA_SEQ and alen == 8:
-            fmt.append("I")
-            i_seq = len(head)
-        elif atype in (NFULA_SEQ, NFULA_PAYLOAD):
-            return None
-        else:
-            fmt.append(f"{step - 4}x")
-        a += step
-    return None

@@ -37,7 +37,7 @@ from nfacct_exporter.events import writer as event_writer
 from nfacct_exporter.events.hub import EventHub
 from nfacct_exporter.events.ifnames import IfNames
 from nfacct_exporter.events.json_format import EventFormat, boolean_label
-from nfacct_exporter.netlink import core, nflog
+from nfacct_exporter.netlink import core, nflog, nflog_tally
 from nfacct_exporter.netlink.socket import NetfilterSocket
 from nfacct_exporter.records import NflogCount, NflogEventStats, NflogGroupStats
 from nfacct_exporter.snapshot import Reading
@@ -188,7 +188,7 @@ class NflogSource:
                 return
             data = bytes(view[:n])
             with self._lock:
-                g.expect, lost, packets = nflog.tally(data, g.counts, g.admit, g.expect)
+                g.expect, lost, packets = nflog_tally.tally(data, g.counts, g.admit, g.expect)
                 g.lost += lost
                 self.datagrams += 1
             if g.writer is not None:

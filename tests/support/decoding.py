@@ -8,7 +8,7 @@ import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from nfacct_exporter.netlink import conntrack, nfacct, nflog, nft
+from nfacct_exporter.netlink import conntrack, nfacct, nflog_tally, nft
 from nfacct_exporter.netlink.socket import NetfilterSocket, NetlinkError, acks
 from nfacct_exporter.records import NfacctObject, NftCounter
 
@@ -131,8 +131,8 @@ def survives(data: bytes) -> None:
         nft_fast(data)
         conntrack_fast(data)
         counts: dict[bytes, list[int]] = {}
-        expect, lost, packets = nflog.tally(data, counts, lambda k: counts.setdefault(k, [0, 0]),
-                                            0)
+        expect, lost, packets = nflog_tally.tally(
+            data, counts, lambda k: counts.setdefault(k, [0, 0]), 0)
         assert 0 <= expect < 2**32 and packets >= 0 and 0 <= lost < 2**32 * max(packets, 1)
         assert sum(c[0] for c in counts.values()) == packets
         for seq, code in acks(data):

@@ -3,7 +3,7 @@ the ``struct`` tally against; and builders of synthetic NFLOG datagrams."""
 
 import struct
 
-from nfacct_exporter.netlink import core, nflog
+from nfacct_exporter.netlink import core, nflog, nflog_tally
 
 
 def reference(datagrams: list[bytes], expect: int = 0) -> tuple[dict[bytes, list[int]], int, int]:
@@ -48,7 +48,7 @@ def tally_all(datagrams: list[bytes], expect: int = 0) -> tuple[dict[bytes, list
 
     lost = 0
     for data in datagrams:
-        expect, n, _ = nflog.tally(data, counts, admit, expect)
+        expect, n, _ = nflog_tally.tally(data, counts, admit, expect)
         lost += n
     return counts, expect, lost
 

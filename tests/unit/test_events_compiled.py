@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from nfacct_exporter.events import packet
 from nfacct_exporter.events.json_format import EventFormat
 from tests.support.events_data import attr, ipv4, ipv6, loopback, tcp
 
@@ -90,3 +91,56 @@ def test_length_field_shorter_than_the_copy_takes_the_reference_path() -> None:
     bogus = loopback(ipv4(6, tcp(), totlen=30), extra=extra(2))
     for data in (good, bogus, good + bogus):
         assert fast.lines(data, 1.0) == slow.lines(data, 1.0)
+
+
+real_decode = packet.decode
+
+
+def zero_time(i: int) -> bytes:
+    """A timestamp attribute that says 0 (the reference takes the receive time), or only the
+    upper half of the seconds set (the reference writes 0)."""
+    return loopback(ipv4(6, tcp(seq=i)), ts=(0 if i % 2 else 1 << 32, i), extra=extra(i))
+
+
+RUNS = {
+    "one long run": ["tcp syn"] * 300,
+    "broken in the middle": ["udp v4 big"] * 40 + ["icmp echo"] + ["udp v4 big"] * 60,
+    "flags vary": ["tcp syn", "tcp urg ack"] * 20 + ["tcp syn"] * 20,
+    "v6 and v4": ["tcp v6"] * 30 + ["udp v6 big"] * 9 + ["tcp v6"] * 30 + ["icmpv6 echo"] * 3,
+    "icmp types": ["icmp echo"] * 10 + ["icmp frag needed"] * 10 + ["icmp unreachable"] * 10,
+    "seconds change": ["new second"] * 50,
+    "not covered in between": ["tcp syn"] * 20 + ["hop-by-hop v6 (reference only)"] * 3
+                              + ["tcp syn"] * 20,
+    "no timestamp": ["no timestamp"] * 30 + ["tcp syn"] * 30,
+}
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_runs_of_one_layout_give_the_reference_bytes(run: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = pair("blocked")
+    shapes = RUNS[run]
+    data = b"".join(SHAPES[s](i % 200 + 1) for i, s in enumerate(shapes))
+    assert fast.render(data, 1700000000.5) == slow.render(data, 1700000000.5)  # learns
+    want = slow.render(data, 1700000001.25)
+    decoded = []
+    monkeypatch.setattr(packet, "decode", lambda *a: decoded.append(a) or real_decode(*a))
+    assert fast.render(data, 1700000001.25) == want and want[1] == len(shapes)
+    assert len(decoded) == sum("reference only" in s for s in shapes)  # the rest: compiled
+
+
+def test_zero_timestamps_inside_a_run() -> None:
+    fast, slow = pair()
+    tcp_of = SHAPES["tcp syn"]
+    data = b"".join(tcp_of(i) if i % 5 else zero_time(i) for i in range(1, 60))
+    for now in (1700000000.5, 1700000002.75):
+        assert fast.render(data, now) == slow.render(data, now)
+
+
+def test_a_truncated_last_message_ends_the_datagram() -> None:
+    fast, slow = pair()
+    good = b"".join(SHAPES["tcp syn"](i) for i in range(20))
+    for cut in (1, 4, 21, 60):
+        data = good + SHAPES["tcp syn"](99)[:-cut]
+        assert fast.render(data, 5.0) == slow.render(data, 5.0)
+        assert fast.render(data, 5.0)[1] == 20

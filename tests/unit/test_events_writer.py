@@ -186,3 +186,38 @@ def test_what_stop_cannot_write_is_counted_dropped() -> None:
     wait(lambda: w._failure == "write_error")
     w.stop(timeout=0.1)
     assert w.counters() == ({}, {((None, 3), "write_error"): 30})
+
+
+class Partial(Fake):
+    """An output that takes only the first ``take`` whole lines of its first write, then fails
+    (as a file cut back to its last complete line, or a socket that broke)."""
+
+    def __init__(self, take: int) -> None:
+        super().__init__()
+        self.take = take
+
+    def write(self, data: bytes) -> None:
+        if self.take < 0:
+            return super().write(data)
+        done = 0
+        for _ in range(self.take):
+            done = data.index(b"\n", done) + 1
+        self.lines += data[:done].splitlines()
+        self.take = -1
+        raise WriteError(done, OSError(28, "No space left on device"))
+
+
+@pytest.mark.parametrize("take", [0, 1, 7, 10, 13, 29])
+def test_a_write_that_stops_mid_datagram_counts_whole_lines(monkeypatch: pytest.MonkeyPatch,
+                                                            take: int) -> None:
+    monkeypatch.setattr(writer_mod, "BACKOFF_MIN", 0.01)
+    out = Partial(take)
+    w = EventWriter(out)
+    for i in range(3):  # three datagrams of 10, all in the first write
+        w.submit(fmt(), tcp_datagram(10, i * 10), 10, time.time())
+    w.start()
+    wait(lambda: w.counters()[0].get((None, 3)) == 30)
+    w.stop()
+    seqs = [json.loads(line)["oob.seq.local"] for line in out.lines]
+    assert seqs == list(range(30))  # each line once, in order
+    assert w.counters() == ({(None, 3): 30}, {})

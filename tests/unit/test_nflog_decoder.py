@@ -6,7 +6,7 @@ does the same on bytes the kernel made.
 
 import pytest
 
-from nfacct_exporter.netlink import core, nflog
+from nfacct_exporter.netlink import core, nflog, nflog_tally
 from tests.support.nflog_ref import datagram, ipv4, ipv6, packet, reference, tally_all
 
 HOSTILE = [b"SSH Attempt", b'q"uote', b"back\\slash", b"new\nline", "ünï cødé".encode(),
@@ -74,7 +74,7 @@ def test_cap_callback_decides_where_new_prefixes_go() -> None:
         return overflow
 
     data = datagram(*[packet(1, i, f"p{i % 5}".encode(), ipv4(10)) for i in range(10)])
-    assert nflog.tally(data, counts, admit, 0) == (10, 0, 10)
+    assert nflog_tally.tally(data, counts, admit, 0) == (10, 0, 10)
     assert counts == {b"p0\0": [2, 20], b"p1\0": [2, 20]} and overflow == [6, 60]
     assert core.text(b"p0\0") == "p0" and core.text(b"\xff\0") == "\udcff"
 
@@ -111,7 +111,7 @@ def test_same_length_and_prefix_but_another_layout_is_not_misread() -> None:
                     ("NFULA_MARK", 3)])
     assert len(a) == len(b) == len(c)
     for order in ([a, b, c, a], [b, a, c, b], [c, a, b, c]):
-        nflog._LAYOUTS.clear()
+        nflog_tally._LAYOUTS.clear()
         data = [datagram(*order)]
         assert tally_all(data)[0] == reference(data)[0]
 
@@ -152,8 +152,43 @@ def test_fast_path_equals_reference_on_random_layouts() -> None:
 
 
 def test_layout_cache_is_bounded(monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(nflog, "LAYOUTS_MAX", 5)
-    nflog._LAYOUTS.clear()
+    monkeypatch.setattr(nflog_tally, "LAYOUTS_MAX", 5)
+    nflog_tally._LAYOUTS.clear()
     data = [datagram(*[packet(1, i, f"p{i}".encode(), ipv4(60)) for i in range(40)])]
     assert tally_all(data) == reference(data)
-    assert len(nflog._LAYOUTS) <= 5
+    assert len(nflog_tally._LAYOUTS) <= 5
+
+
+def run_of(seqs: list[int], prefix: bytes = b"run", kinds: str = "4") -> list[bytes]:
+    make = {"4": lambda i: ipv4(20 + i % 1000), "6": lambda i: ipv6(i % 999),
+            "x": lambda i: bytes(8)}
+    return [packet(3, s, prefix, make[kinds[i % len(kinds)]](i)) for i, s in enumerate(seqs)]
+
+
+RUNS = {
+    "long": run_of(list(range(300))),
+    "gap in the middle": run_of(list(range(40)) + list(range(45, 100))),
+    "lost before": run_of(list(range(7, 80))),
+    "wraps around": run_of([s % 2**32 for s in range(2**32 - 30, 2**32 + 30)]),
+    "backwards": run_of(list(range(50)) + list(range(20, 60))),
+    "v4, v6 and not IP in one layout": run_of(list(range(90)), kinds="4464x"),
+    "broken by other prefixes": run_of(list(range(30))) + run_of([30], b"other")
+    + run_of(list(range(31, 60))) + run_of([60, 61], b"x" * 3) + run_of(list(range(62, 99))),
+    "broken by a short payload": run_of(list(range(25)))
+    + [packet(3, 25, b"run", bytes([0x45, 0, 1]))] + run_of(list(range(26, 70))),
+}
+
+
+@pytest.mark.parametrize("case", RUNS)
+def test_runs_of_one_layout_give_the_reference_counts(case: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = []
+    real = nflog_tally._sum
+    monkeypatch.setattr(nflog_tally, "_sum", lambda rows: runs.append(real(rows)) or runs[-1])
+    nflog_tally._LAYOUTS.clear()
+    pkts = RUNS[case]
+    for start in (0, 5):
+        data = [datagram(*pkts[:150]), datagram(*pkts[150:])] if len(pkts) > 150 else \
+            [datagram(*pkts)]
+        assert tally_all(data, start) == reference(data, start), case
+    assert runs and max(n for n, _, _ in runs) >= nflog_tally.RUN_MIN  # read as runs
