@@ -91,12 +91,12 @@ def acct_new_request(
 
 
 # The layout the kernel sends for an object without quota (nfnl_acct_fill_info): NAME, PKTS,
-# BYTES, USE, no padding attributes (x86_64 needs none). The fast path reads it with two unpacks:
-# the netlink header plus NAME's attribute header, then the three attributes after the name, read
-# big-endian so the counters come out right; each attribute header (host order) is then compared,
-# as one 32-bit number read that way, with what it must be. Anything else takes the generic loop.
-# USE is the kernel's reference count: the object's own plus one per rule (1, 2, 3 measured here
-# with 0, 1, 2 rules), so ``rules`` is USE - 1.
+# BYTES, USE, no padding attributes (x86_64 needs none). The fast path reads a message with one
+# unpack compiled for its name length (one per NAME length the kernel can send, NFACCT_NAME_MAX
+# 32): all read big-endian so the counters come out right, each header compared, read that way,
+# with what it must be. Anything else takes the generic loop, which decodes the same bytes the
+# same way. USE is the kernel's reference count: the object's own plus one per rule (1, 2, 3
+# measured here with 0, 1, 2 rules), so ``rules`` is USE - 1.
 _HEAD = struct.Struct("=IH14xHH")  # nlmsg_len, nlmsg_type, NAME len, NAME type
 _TAIL = struct.Struct(">IQIQII")  # PKTS header, value, BYTES header, value, USE header, value
 _TAIL_LEN = 32
@@ -109,6 +109,21 @@ def _as_read_by_tail(length: int, atype: int) -> int:
 _PKTS_HDR = _as_read_by_tail(12, NFACCT_PKTS)
 _BYTES_HDR = _as_read_by_tail(12, NFACCT_BYTES)
 _USE_HDR = _as_read_by_tail(8, NFACCT_USE)
+_TYPE_BE = int.from_bytes(struct.pack("=H", ACCT_NEW), "big")
+_NAME_TYPE_BE = int.from_bytes(struct.pack("=H", NFACCT_NAME), "big")
+
+
+def _message(alen: int) -> tuple[Any, int, int]:
+    """(unpack of a whole message whose NAME attribute is ``alen`` long, its length, that
+    length as the unpack reads it)."""
+    padded = (alen + 3) & ~3
+    length = 20 + padded + _TAIL_LEN
+    unpack = struct.Struct(f">IH14xBBH{alen - 4}s{padded - alen}xIQIQII").unpack_from
+    return unpack, length, int.from_bytes(struct.pack("=I", length), "big")
+
+
+_MESSAGES: list[tuple[Any, int, int] | None] = [
+    _message(a) if 4 < a <= 37 else None for a in range(256)]  # by NAME length's low byte
 
 
 def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) -> int:
@@ -121,37 +136,34 @@ def decode(data: bytes | memoryview, out: list[NfacctObject], start: int = 0) ->
 def _decode(data: bytes, out: list[NfacctObject], start: int) -> tuple[int, int]:
     """``decode`` → (offset, malformed messages skipped).
 
-    ~0.5 µs per object on the fast path (a 10k dump is then about as fast as ``nfacct list``);
-    the generic loop is ~3× slower and only runs for quota objects or an unexpected layout.
+    ~0.45 µs per object on the fast path (a 10k dump is then faster than ``nfacct list``); the
+    generic loop is ~3× slower and only runs for quota objects or an unexpected layout.
     A message whose length runs past the datagram ends it: nothing after it can be trusted.
     """
     off = start
     size = len(data)
     last = size - 24
     bad = 0
-    unpack_head = _HEAD.unpack_from
-    unpack_tail = _TAIL.unpack_from
+    messages = _MESSAGES
     known = core.names.get
     new = tuple.__new__
     append = out.append
-    acct_new, name_type = ACCT_NEW, NFACCT_NAME
+    acct_new, type_be, name_be = ACCT_NEW, _TYPE_BE, _NAME_TYPE_BE
     pkts_hdr, bytes_hdr, use_hdr = _PKTS_HDR, _BYTES_HDR, _USE_HDR
     while off <= last:
-        length, mtype, alen, atype = unpack_head(data, off)
+        fast = messages[data[off + 20]]  # the NAME attribute's length, low byte
+        if fast is not None and off + fast[1] <= size:
+            length, mtype, _, high, atype, raw, ph, pkts, bh, nbytes, uh, use = fast[0](data, off)
+            if (length == fast[2] and mtype == type_be and not high and atype == name_be
+                    and ph == pkts_hdr and bh == bytes_hdr and uh == use_hdr):
+                append(new(NfacctObject, (known(raw) or core.name(raw), pkts, nbytes, 0, None,
+                                          None, False, use - 1 if use else 0)))
+                off += fast[1]  # 4-aligned
+                continue
+        length, mtype = core.LEN_TYPE.unpack_from(data, off)
         if mtype != acct_new:
             return off, bad
-        end = off + length
-        tail = off + 20 + ((alen + 3) & ~3)
-        if end - tail == _TAIL_LEN and atype == name_type and end <= size and alen > 4:
-            ph, pkts, bh, nbytes, uh, use = unpack_tail(data, tail)
-            if ph == pkts_hdr and bh == bytes_hdr and uh == use_hdr:
-                raw = data[off + 24 : off + 20 + alen]
-                name = known(raw) or core.name(raw)
-                rules = use - 1 if use else 0
-                append(new(NfacctObject, (name, pkts, nbytes, 0, None, None, False, rules)))
-                off = end  # 4-aligned: so is everything before the tail, and the tail
-                continue
-        if length < 16 or end > size:
+        if length < 16 or off + length > size:
             return size, bad + 1
         obj = decode_one(data, off, length)
         if obj is None:

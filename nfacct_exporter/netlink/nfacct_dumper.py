@@ -1,17 +1,17 @@
 """NFACCT dumps that cost what changed: each reply datagram is compared with the one at the same
-place in the last dump, and its objects reused, or only its counters read.
+place in the last dump, and its objects reused, or only its packet and byte counters read.
 
 The socket keeps its dump sequence number (``NetfilterSocket.dump_seq``), so a datagram whose
 objects did not change comes back byte for byte the same: its objects are the very records of the
 last dump (the Graphite sink tells unchanged objects by identity). A datagram whose bytes differ
-only in counter values (the layout, names and headers the same, checked at once as one masked
-integer) has its counters read by one ``struct`` call compiled for that layout. Anything else is
-decoded message by message (``nfacct.decode``).
+only in packet and byte counts (the layout, names, headers and USE the same, checked at once as
+one masked integer) has them read by one ``struct`` call compiled for that layout; the rest of
+each record (``rules``: USE changes only when a rule is added or removed) is the layout's.
+Anything else is decoded message by message (``nfacct.decode``).
 """
 
 import struct
 from itertools import repeat
-from operator import sub
 from typing import NamedTuple
 
 from nfacct_exporter.netlink import nfacct
@@ -20,17 +20,17 @@ from nfacct_exporter.records import NfacctObject
 
 _PKTS_AT = 4  # the PKTS value, after its attribute header, from the start of the 32-byte tail
 _BYTES_AT = 16
-_USE_AT = 28
 _TAIL = struct.Struct(">IQIQII")
 
 
 class Layout(NamedTuple):
     """Where one datagram's counters are, and what everything around them must be."""
 
-    mask: int  # 1 bits over every byte of [start, end) but the counter and use values
+    mask: int  # 1 bits over every byte of [start, end) but the packet and byte values
     fixed: int  # the datagram's [start, end) as an integer, masked
-    counters: struct.Struct  # reads (packets, bytes, use) of every object, in order
+    counters: struct.Struct  # reads (packets, bytes) of every object, in order
     names: list[str]
+    rules: list[int]
 
 
 class Seen(NamedTuple):
@@ -59,16 +59,16 @@ def layout(data: bytes, start: int, end: int, objects: list[NfacctObject]) -> La
         ph, _, bh, _, uh, _ = _TAIL.unpack_from(data, tail)
         if (ph, bh, uh) != (nfacct._PKTS_HDR, nfacct._BYTES_HDR, nfacct._USE_HDR):
             return None
-        for at, size in ((_PKTS_AT, 8), (_BYTES_AT, 8), (_USE_AT, 4)):
-            mask[tail + at - start : tail + at + size - start] = bytes(size)
-        fmt.append(f"{tail + _PKTS_AT - pos}xQ4xQ4xI")
-        pos = tail + _USE_AT + 4
+        for at in (_PKTS_AT, _BYTES_AT):
+            mask[tail + at - start : tail + at + 8 - start] = bytes(8)
+        fmt.append(f"{tail + _PKTS_AT - pos}xQ4xQ")
+        pos = tail + _BYTES_AT + 8
         off += length
     if off != end:
         return None
     m = int.from_bytes(mask, "little")
     return Layout(m, int.from_bytes(data[start:end], "little") & m, struct.Struct("".join(fmt)),
-                  [o.name for o in objects])
+                  [o.name for o in objects], [o.rules for o in objects])
 
 
 class Dumper:
@@ -98,10 +98,9 @@ class Dumper:
                 if lay is not None and (int.from_bytes(data[off : seen.end], "little")
                                         & lay.mask) == lay.fixed:
                     values = lay.counters.unpack_from(data, off)
-                    rules = map(max, map(sub, values[2::3], repeat(1)), repeat(0))  # USE - 1
                     objects = list(map(tuple.__new__, repeat(NfacctObject), zip(
-                        lay.names, values[0::3], values[1::3], repeat(0), repeat(None),
-                        repeat(None), repeat(False), rules)))
+                        lay.names, values[0::2], values[1::2], repeat(0), repeat(None),
+                        repeat(None), repeat(False), lay.rules)))
                     out.extend(objects)
                     now.append(Seen(data, off, objects, seen.end, lay))
                     return seen.end

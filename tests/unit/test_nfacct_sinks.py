@@ -162,3 +162,26 @@ def test_template_rebuilt_from_its_own_labels_equals_a_fresh_one() -> None:
             Reading("nfacct", True, 0.0, records[3:], netns="b")]
         assert kept.render(readings) == NfacctRenderer(RULES).render(readings)
     assert kept._labels == {}  # no quota objects: no per-name cache besides the template
+
+
+def test_graphite_reused_blocks_equal_a_fresh_rendering() -> None:
+    """Polls that keep most records (the very objects, as the dumper does), change a few, add a
+    quota object, rename one and cross a timestamp with more digits: each poll's text equals
+    what a new NfacctLines (nothing reused) makes of it."""
+    rng = random.Random(3)
+    records = [NfacctObject(f"ipv4.o{i}%d", i, 2 * i) for i in range(1000)]  # 8 blocks
+    lines = NfacctLines(GraphiteConfig(host="h", prefix="p%s"), RULES)
+    for seq in range(12):
+        for i in rng.sample(range(len(records)), rng.choice([0, 1, 5, 300])):
+            o = records[i]
+            records[i] = o._replace(packets=o.packets + 1, bytes=o.bytes + rng.randrange(9))
+        if seq == 4:
+            records[500] = NfacctObject("month", 7, 8, 2, 100, "bytes", True)
+        if seq == 7:
+            records[3] = NfacctObject("renamed", 1, 1)
+        snap = Snapshot(seq, 9_999_999_995.5 + seq, 0.0,  # 10 digits, then 11
+                        {"nfacct": Reading("nfacct", True, 0.0, tuple(records))})
+        got = lines.chunk(snap)
+        assert got == NfacctLines(GraphiteConfig(host="h", prefix="p%s"), RULES).chunk(snap)
+        assert got.count(b"\n") == 2 * len(records) + (2 if seq >= 4 else 0)
+        assert (b"p%s.month.quota 100 " in got) == (seq >= 4)
