@@ -111,15 +111,17 @@ def build(cfg: config.Config) -> Pipeline:
     if cfg.graphite is not None:
         g = cfg.graphite
         carbon = CarbonSender(g.host, g.port, g.timeout, g.backlog_memcap)
-        lines = [NfacctLines(g, cfg.labels), NflogLines(g), NftLines(g)]
+        nfacct_lines = NfacctLines(g, cfg.labels)
+        lines = [nfacct_lines, NflogLines(g), NftLines(g)]
         if cfg.conntrack:
             lines.append(ConntrackLines(g, cfg.conntrack.per_cpu))
         exported = selection.snapshots(cfg.labels)  # label rules' drop/keep
 
         def send(snap: Snapshot) -> None:  # every source's lines: one chunk per poll
             snap = exported(snap)
-            carbon.submit(b"".join([c for c in (part.chunk(snap) for part in lines)
-                                    if c]))  # a single chunk is joined without a copy
+            chunks = [part.chunk(snap) for part in lines]
+            count = nfacct_lines.lines + sum(c.count(b"\n") for c in chunks[1:])
+            carbon.submit(b"".join([c for c in chunks if c]), count)  # one chunk: no copy
         publish.append(send)
     prom = PrometheusSink({"nfacct": selection.renderer(cfg.labels,
                                                         NfacctRenderer(cfg.labels).render),

@@ -33,8 +33,9 @@ class Chunk:
     written_at: float = 0.0  # monotonic time of the write (in flight only)
 
     @classmethod
-    def of(cls, data: bytes) -> "Chunk":
-        return cls(data, data.count(b"\n"), len(data))
+    def of(cls, data: bytes, lines: int | None = None) -> "Chunk":
+        """A poll's text; ``lines`` when its maker knows them (counting costs ~0.4 ms a MB)."""
+        return cls(data, data.count(b"\n") if lines is None else lines, len(data))
 
     def raw(self) -> bytes:
         return zlib.decompress(self.data) if self.packed else self.data

@@ -95,12 +95,13 @@ class CarbonSender:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, data: bytes) -> None:
-        """Queue one poll's lines; past memcap the oldest polls are dropped and counted."""
+    def submit(self, data: bytes, lines: int | None = None) -> None:
+        """Queue one poll's lines (``lines`` of them, counted here if None); past memcap the
+        oldest polls are dropped and counted."""
         if not data:
             return
         with self._cond:
-            dropped = self.backlog.push(Chunk.of(data))
+            dropped = self.backlog.push(Chunk.of(data, lines))
             self._cond.notify()
         if dropped and time.monotonic() - self._drop_logged > 60:  # once a minute at most
             self._drop_logged = time.monotonic()

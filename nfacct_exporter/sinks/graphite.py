@@ -45,6 +45,7 @@ class NfacctLines:
         self._objects: tuple | list = ()
         self._shape: list[tuple[str | None, int]] = []
         self._blocks: list[bytes] = [b""]
+        self.lines = 0  # lines in the last chunk
 
     def path(self, netns: str | None, name: str) -> tuple[str, str]:
         """(``<prefix>[.<netns>].<name>``, tag suffix or '') of one object."""
@@ -70,12 +71,14 @@ class NfacctLines:
     def chunk(self, snapshot: Snapshot) -> bytes:
         """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
         readings = [r for r in snapshot.all("nfacct") if r.ok]
+        self.lines = 0  # how many this chunk holds (the sender counts them)
         if not readings:
             return b""
         objects = (readings[0].records if len(readings) == 1 and readings[0].netns is None
                    else [o for r in readings for o in r.records])
         pieces = (self._increments(snapshot, readings, objects) if self.delta
                   else self._totals(readings, objects))
+        self.lines = 2 * len(objects) + pieces[-1].count(b"\n") if pieces else 0
         stamp = b" %d\n" % int(snapshot.time)  # per block: no megabyte-sized intermediate
         return b"".join([p.replace(b"\n", stamp) for p in pieces])
 

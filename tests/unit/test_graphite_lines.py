@@ -22,7 +22,12 @@ def lines_of(cfg_text: str, *snaps: Snapshot) -> list[list[str]]:
     cfg = config.from_text(cfg_text)
     assert cfg.graphite is not None
     sink = NfacctLines(cfg.graphite, cfg.labels)
-    return [sink.chunk(s).decode().splitlines() for s in snaps]
+    out = []
+    for s in snaps:
+        text = sink.chunk(s)
+        assert sink.lines == text.count(b"\n")  # what the sender counts as sent
+        out.append(text.decode().splitlines())
+    return out
 
 
 def test_total_mode_is_graphytes_format_for_plain_names() -> None:

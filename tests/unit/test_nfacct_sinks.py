@@ -184,4 +184,5 @@ def test_graphite_reused_blocks_equal_a_fresh_rendering() -> None:
         got = lines.chunk(snap)
         assert got == NfacctLines(GraphiteConfig(host="h", prefix="p%s"), RULES).chunk(snap)
         assert got.count(b"\n") == 2 * len(records) + (2 if seq >= 4 else 0)
+        assert lines.lines == got.count(b"\n")  # what the sender counts as sent
         assert (b"p%s.month.quota 100 " in got) == (seq >= 4)
