@@ -91,7 +91,8 @@ class MetricsServer:
     def serve_forever(self) -> None:
         next_sweep = 0.0
         while not self._stop:
-            events = self._sel.select(TICK)
+            idle = not self.conns and self._resume_at is None  # no deadline to watch
+            events = self._sel.select(None if idle else TICK)
             now = time.monotonic()
             for key, _ in events:
                 try:
