@@ -5,6 +5,8 @@ tallies);
 sinks read them and never need to know the kernel's wire format.
 """
 
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import NamedTuple
 
 
@@ -19,6 +21,33 @@ class NfacctObject(NamedTuple):
     quota_unit: str | None = None  # "packets" or "bytes" for a quota object, else None
     over_quota: bool = False  # the kernel has seen the quota passed (never cleared by reading)
     rules: int = 0  # rules referencing it: NFACCT_USE less the object's own reference
+
+
+class NfacctColumns(NamedTuple):
+    names: list[str]
+    packets: list[int]
+    bytes: list[int]
+    quota: bool  # any object with a quota
+
+
+_NAME, _PACKETS, _BYTES, _QUOTA = (itemgetter(NfacctObject._fields.index(f))
+                                   for f in ("name", "packets", "bytes", "quota"))
+_memo: tuple = ((), NfacctColumns([], [], [], False))
+
+
+def nfacct_columns(records: Sequence[NfacctObject]) -> NfacctColumns:
+    """Names, packets and bytes of one poll's records as lists, made once per poll: the status
+    and Graphite sinks both read them from the same records (the last records are remembered,
+    by identity, in one atomic assignment: any poller thread may ask)."""
+    global _memo
+    last, cols = _memo
+    if last is records:
+        return cols
+    quota = list(map(_QUOTA, records)).count(None) != len(records)
+    cols = NfacctColumns(list(map(_NAME, records)), list(map(_PACKETS, records)),
+                         list(map(_BYTES, records)), quota)
+    _memo = (records, cols)
+    return cols
 
 
 class NftCounter(NamedTuple):

@@ -12,7 +12,7 @@ from operator import attrgetter, is_not
 
 from nfacct_exporter import naming
 from nfacct_exporter.config import GraphiteConfig
-from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats
+from nfacct_exporter.records import CONNTRACK_STATISTICS, ConntrackStats, nfacct_columns
 from nfacct_exporter.sinks import graphite_delta as delta
 from nfacct_exporter.snapshot import Reading, Snapshot
 
@@ -144,17 +144,14 @@ class NfacctLines:
 
 
 def _columns(readings: list[Reading], objects: tuple | list
-             ) -> tuple[list, tuple[int, ...], tuple[int, ...], bool]:
-    """(names, packets, bytes, any quota object?) by one ``zip`` (half the cost of a getter per
-    column); a name is (netns, name) when several namespaces are read."""
-    if not objects:
-        return [], (), (), False
-    cols = tuple(zip(*objects, strict=True))
-    if len(readings) == 1 and readings[0].netns is None:
-        names = list(cols[0])
-    else:
+             ) -> tuple[list, list[int], list[int], bool]:
+    """(names, packets, bytes, any quota object?), shared with the status sink
+    (``records.nfacct_columns``: read only); a name is (netns, name) when several namespaces
+    are read."""
+    names, pkts, nbytes, quota = nfacct_columns(objects)
+    if len(readings) != 1 or readings[0].netns is not None:
         names = [(r.netns, o.name) for r in readings for o in r.records]
-    return names, cols[1], cols[2], cols[4].count(None) != len(objects)
+    return names, pkts, nbytes, quota
 
 
 class NflogLines:
