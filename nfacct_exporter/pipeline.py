@@ -119,9 +119,9 @@ def build(cfg: config.Config) -> Pipeline:
 
         def send(snap: Snapshot) -> None:  # every source's lines: one chunk per poll
             snap = exported(snap)
-            chunks = [part.chunk(snap) for part in lines]
-            count = nfacct_lines.lines + sum(c.count(b"\n") for c in chunks[1:])
-            carbon.submit(b"".join([c for c in chunks if c]), count)  # one chunk: no copy
+            parts = nfacct_lines.parts(snap)  # NFACCT's blocks, sent as they are
+            chunks = [part.chunk(snap) for part in lines[1:]]
+            carbon.submit(parts + chunks, nfacct_lines.lines + sum(c.count(b"\n") for c in chunks))
         publish.append(send)
     prom = PrometheusSink({"nfacct": selection.renderer(cfg.labels,
                                                         NfacctRenderer(cfg.labels).render),

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 @dataclass(eq=False)
 class Chunk:
-    """One poll's lines (``data`` is zlib-compressed when ``packed``)."""
+    """One poll's lines: the parts its line makers wrote (sent as they are, by one
+    ``sendmsg``: no megabyte-sized buffer per poll), or one zlib-compressed bytes when
+    ``packed``."""
 
-    data: bytes
+    data: tuple[bytes, ...] | bytes
     lines: int
     size: int  # uncompressed bytes, as written on the wire
     queued: float = field(default_factory=time.time)
@@ -33,12 +35,23 @@ class Chunk:
     written_at: float = 0.0  # monotonic time of the write (in flight only)
 
     @classmethod
-    def of(cls, data: bytes, lines: int | None = None) -> "Chunk":
+    def of(cls, data: bytes | list[bytes], lines: int | None = None) -> "Chunk":
         """A poll's text; ``lines`` when its maker knows them (counting costs ~0.4 ms a MB)."""
-        return cls(data, data.count(b"\n") if lines is None else lines, len(data))
+        parts = (data,) if isinstance(data, bytes) else tuple(p for p in data if p)
+        return cls(parts, sum(p.count(b"\n") for p in parts) if lines is None else lines,
+                   sum(map(len, parts)))
+
+    @property
+    def held(self) -> int:
+        """Bytes this poll holds in memory."""
+        return len(self.data) if isinstance(self.data, bytes) else self.size
+
+    def parts(self) -> tuple[bytes, ...]:
+        data = self.data
+        return (zlib.decompress(data),) if isinstance(data, bytes) else data
 
     def raw(self) -> bytes:
-        return zlib.decompress(self.data) if self.packed else self.data
+        return b"".join(self.parts())
 
 
 class Backlog:
@@ -65,7 +78,7 @@ class Backlog:
     def push(self, chunk: Chunk) -> int:
         """Queue a poll; return the lines dropped to stay under memcap."""
         self.pending.append(chunk)
-        self.bytes += len(chunk.data)
+        self.bytes += chunk.held
         self.lines += chunk.lines
         return self.trim()
 
@@ -74,7 +87,7 @@ class Backlog:
         while self.bytes > self.memcap and len(self.pending) > 1:
             old = self.pending.popleft()
             old.dropped = True
-            self.bytes -= len(old.data)
+            self.bytes -= old.held
             self.lines -= old.lines
             dropped += old.lines
         self.dropped += dropped
@@ -90,7 +103,7 @@ class Backlog:
             self.stream += c.size
             c.written_at = now
             self.inflight.append((self.stream, c))
-            self.inflight_bytes += len(c.data)
+            self.inflight_bytes += c.held
             self.inflight_lines += c.lines
             out.append(c)
         return out
@@ -104,9 +117,9 @@ class Backlog:
             if end > acked or c.written_at > written_before:
                 break
             self.inflight.popleft()
-            self.bytes -= len(c.data)
+            self.bytes -= c.held
             self.lines -= c.lines
-            self.inflight_bytes -= len(c.data)
+            self.inflight_bytes -= c.held
             self.inflight_lines -= c.lines
             n += c.lines
         return n
@@ -130,7 +143,7 @@ class Backlog:
         for c in reversed(chunks):
             c.written_at = 0.0
             self.pending.appendleft(c)
-            self.bytes += len(c.data)
+            self.bytes += c.held
             self.lines += c.lines
         self.trim()
 
@@ -149,9 +162,9 @@ class Backlog:
         """Swap in the compressed form made outside the lock, unless dropped or sent since."""
         if chunk.dropped or chunk.packed or chunk.written_at:
             return
-        self.bytes += len(data) - len(chunk.data)
+        self.bytes += len(data) - chunk.held
         chunk.data, chunk.packed = data, True
 
 
 def pack(chunk: Chunk) -> bytes:
-    return zlib.compress(chunk.data, 1)
+    return zlib.compress(chunk.raw(), 1)

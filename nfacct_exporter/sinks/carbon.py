@@ -19,8 +19,10 @@ dropped, a queue that drops the newest), so it is not used here; the tests use i
 as the reference for ours.
 """
 
+import collections
 import contextlib
 import fcntl
+import itertools
 import logging
 import random
 import select
@@ -95,13 +97,13 @@ class CarbonSender:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, data: bytes, lines: int | None = None) -> None:
-        """Queue one poll's lines (``lines`` of them, counted here if None); past memcap the
-        oldest polls are dropped and counted."""
-        if not data:
+    def submit(self, data: bytes | list[bytes], lines: int | None = None) -> None:
+        """Queue one poll's lines (bytes, or parts); past memcap the oldest polls are dropped."""
+        chunk = Chunk.of(data, lines)  # ``lines`` of them, counted there if None
+        if not chunk.size:
             return
         with self._cond:
-            dropped = self.backlog.push(Chunk.of(data, lines))
+            dropped = self.backlog.push(chunk)
             self._cond.notify()
         if dropped and time.monotonic() - self._drop_logged > 60:  # once a minute at most
             self._drop_logged = time.monotonic()
@@ -200,8 +202,7 @@ class CarbonSender:
         if not batch:
             return
         try:
-            self._write(sock, b"".join(c.raw() for c in batch) if len(batch) > 1
-                        else batch[0].raw())
+            self._write(sock, [part for c in batch for part in c.parts()])
         except OSError as e:
             self._lost(f"send failed: {e}")
             return
@@ -209,12 +210,15 @@ class CarbonSender:
         for c in batch:
             c.written_at = now
 
-    def _write(self, sock: socket.socket, data: bytes) -> None:
-        """Send everything; the timeout is per ``send`` call, so it measures lack of progress."""
-        view = memoryview(data)
-        while view:
-            n = sock.send(view)
-            view = view[n:]
+    def _write(self, sock: socket.socket, parts: list[bytes]) -> None:
+        """Send every part by ``sendmsg``; the timeout per call measures lack of progress."""
+        views = collections.deque(map(memoryview, parts))
+        while views:
+            n = sock.sendmsg(list(itertools.islice(views, 1024)))  # IOV_MAX
+            while n and n >= len(views[0]):
+                n -= len(views.popleft())
+            if n:  # a part sent in part
+                views[0] = views[0][n:]
 
     def _check(self) -> None:
         """Release in-flight polls carbon acknowledged; requeue them all if the peer is gone."""
@@ -259,9 +263,7 @@ class CarbonSender:
         """Carbon never writes to us: readable means EOF or an error, i.e. half-closed or dead."""
         try:
             readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except OSError:
             return True
 
@@ -273,8 +275,7 @@ class CarbonSender:
             n = self.backlog.requeue()
         if n:
             self.send_failures += 1
-            log.warning("graphite: %s:%s: %s; %d lines will be sent again", self.host, self.port,
-                        why, n)
+            log.warning("graphite: %s:%s: %s; %d lines to send again", self.host, self.port, why, n)
             if backoff:
                 self._failed(None)
         else:

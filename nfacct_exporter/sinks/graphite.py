@@ -45,7 +45,6 @@ class NfacctLines:
         self._objects: tuple | list = ()
         self._shape: list[tuple[str | None, int]] = []
         self._blocks: list[bytes] = [b""]
-        self.lines = 0  # lines in the last chunk
 
     def path(self, netns: str | None, name: str) -> tuple[str, str]:
         """(``<prefix>[.<netns>].<name>``, tag suffix or '') of one object."""
@@ -69,18 +68,22 @@ class NfacctLines:
         return "".join(out).encode("utf-8")
 
     def chunk(self, snapshot: Snapshot) -> bytes:
-        """This poll's lines, ready for the carbon backlog (empty without a good reading)."""
+        """This poll's lines as one bytes (empty without a good reading)."""
+        return b"".join(self.parts(snapshot))
+
+    def parts(self, snapshot: Snapshot) -> list[bytes]:
+        """This poll's lines in blocks, for the carbon backlog; ``lines`` says how many."""
         readings = [r for r in snapshot.all("nfacct") if r.ok]
-        self.lines = 0  # how many this chunk holds (the sender counts them)
+        self.lines = 0  # lines of this poll
         if not readings:
-            return b""
+            return []
         objects = (readings[0].records if len(readings) == 1 and readings[0].netns is None
                    else [o for r in readings for o in r.records])
         pieces = (self._increments(snapshot, readings, objects) if self.delta
                   else self._totals(readings, objects))
         self.lines = 2 * len(objects) + pieces[-1].count(b"\n") if pieces else 0
-        stamp = b" %d\n" % int(snapshot.time)  # per block: no megabyte-sized intermediate
-        return b"".join([p.replace(b"\n", stamp) for p in pieces])
+        stamp = b" %d\n" % int(snapshot.time)  # per block: no megabyte-sized buffer at all
+        return [p.replace(b"\n", stamp) for p in pieces]
 
     def _totals(self, readings: list[Reading], objects: tuple | list) -> list[bytes]:
         """Total mode's blocks: the last poll's where the same records are in the same places."""

@@ -132,6 +132,23 @@ def test_polls_arrive_in_order_over_one_persistent_connection() -> None:
     srv.close()
 
 
+def test_a_poll_in_parts_arrives_whole_and_in_order() -> None:
+    """A poll handed over in parts (empty ones, more than one sendmsg's 1024, megabytes that
+    the socket takes in pieces) arrives as the same bytes, its lines counted as given."""
+    srv = FakeCarbon()
+    s = CarbonSender("127.0.0.1", srv.port, timeout=1, memcap=1 << 26)
+    parts = [poll(i) for i in range(3000)] + [b""] + [poll(i, 20_000) for i in range(3)]
+    want = b"".join(parts)
+    s.submit(parts, want.count(b"\n"))
+    s.submit([poll(7)])
+    assert s.backlog_bytes == len(want) + len(poll(7))
+    s.start()
+    wait(lambda: s.lines_sent == want.count(b"\n") + 3, timeout=15)
+    s.stop(1)
+    assert len(srv.conns) == 1 and bytes(srv.conns[0]) == want + poll(7)
+    srv.close()
+
+
 def test_lines_in_flight_when_carbon_closes_are_sent_again() -> None:
     srv = FakeCarbon(close_after=len(poll(0)) * 3)
     s = CarbonSender("127.0.0.1", srv.port, timeout=1, memcap=1 << 20)
