@@ -8,7 +8,12 @@ from pathlib import Path
 
 from common import Lab, sched_seconds
 
+from nfacct_exporter.config.nflog import NflogGroup
+
 HERE = Path(__file__).parent
+# ulogd2 gets the exporter's defaults (receive buffer, batching), so both read the kernel alike
+RCVBUF, QTHRESHOLD = NflogGroup.rcvbuf, NflogGroup.qthreshold
+QTIMEOUT_CS = round(NflogGroup.qtimeout * 100)  # ulogd counts hundredths of a second
 
 
 class BlastLab(Lab):

@@ -27,7 +27,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from blast import BlastLab, wait_idle
+from blast import QTHRESHOLD, QTIMEOUT_CS, RCVBUF, BlastLab, wait_idle
 from common import (
     ULOGD,
     ULOGD_PLUGINS,
@@ -45,7 +45,6 @@ from common import (
 HERE = Path(__file__).parent
 EVENTS, ULOGD_GROUP, COUNTING = 7, 8, 9
 PORTS = {EVENTS: 31100, ULOGD_GROUP: 31101, COUNTING: 31102}
-RCVBUF, QTHRESHOLD, QTIMEOUT_CS = 8 * 1024 * 1024, 1024, 10  # the exporter's defaults
 RATES = [50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 0]  # 0: unpaced
 QUICK_RATES = [100_000, 200_000, 0]
 COUNTING_RATE = 200_000

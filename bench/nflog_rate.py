@@ -28,7 +28,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from blast import BlastLab, wait_idle
+from blast import QTHRESHOLD, QTIMEOUT_CS, RCVBUF, BlastLab, wait_idle
 from common import (
     ULOGD,
     inside,
@@ -45,7 +45,6 @@ from common import (
 HERE = Path(__file__).parent
 GROUP, PORT, PREFIX = 7, 31000, "bench"  # the exporter's
 ULOGD_GROUP, ULOGD_PORT = 8, 31001  # ulogd2's: the same rule on another port
-RCVBUF, QTHRESHOLD, QTIMEOUT_CS = 8 * 1024 * 1024, 1024, 10  # the exporter's defaults
 RATES = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000, 0]  # 0: unpaced
 TARGET = 200_000
 
