@@ -17,14 +17,14 @@ from nfacct_exporter.snapshot import Reading
 
 # per source: what identifies a record from one poll to the next, its packets, its bytes (by
 # index: itemgetter on a record tuple costs ~30 % less than attrgetter, 10k times a poll)
-_RECORDS = {"nfacct": NfacctObject, "nft": NftCounter, "nflog": NflogCount}
 KEYS: dict[str, Callable[[Any], Any]] = {
     "nfacct": itemgetter(NfacctObject._fields.index("name")),
     "nft": itemgetter(*map(NftCounter._fields.index, ("family", "table", "name"))),
     "nflog": itemgetter(*map(NflogCount._fields.index, ("group", "prefix", "verdict"))),
 }
-_COUNTS = {source: (itemgetter(kind._fields.index("packets")),
-                    itemgetter(kind._fields.index("bytes"))) for source, kind in _RECORDS.items()}
+_COUNTS = {source: (itemgetter(kind._fields.index("packets")),  # NFACCT: records.nfacct_columns
+                    itemgetter(kind._fields.index("bytes")))
+           for source, kind in (("nft", NftCounter), ("nflog", NflogCount))}
 
 
 class Column:
