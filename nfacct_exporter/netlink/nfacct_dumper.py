@@ -20,7 +20,6 @@ from nfacct_exporter.records import NfacctObject
 
 _PKTS_AT = 4  # the PKTS value, after its attribute header, from the start of the 32-byte tail
 _BYTES_AT = 16
-_TAIL = struct.Struct(">IQIQII")
 
 
 class Layout(NamedTuple):
@@ -56,7 +55,7 @@ def layout(data: bytes, start: int, end: int, objects: list[NfacctObject]) -> La
         if (mtype != nfacct.ACCT_NEW or atype != nfacct.NFACCT_NAME or off + length > end
                 or off + length - tail != nfacct._TAIL_LEN):
             return None
-        ph, _, bh, _, uh, _ = _TAIL.unpack_from(data, tail)
+        ph, _, bh, _, uh, _ = nfacct._TAIL.unpack_from(data, tail)
         if (ph, bh, uh) != (nfacct._PKTS_HDR, nfacct._BYTES_HDR, nfacct._USE_HDR):
             return None
         for at in (_PKTS_AT, _BYTES_AT):
